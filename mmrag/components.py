@@ -1,0 +1,47 @@
+"""The model backends a pipeline names, built lazily and once."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from mmrag.chunking import Chunker
+from mmrag.config import PipelineConfig
+from mmrag.models.image_embed import ImageEmbedder, image_embedders
+from mmrag.models.ocr import OcrEngine, ocr_engines
+from mmrag.models.summarize import ImageSummarizer, image_summarizers
+from mmrag.models.text_embed import TextEmbedder, text_embedders
+
+
+class Components:
+    """Backends for one pipeline. Nothing loads until first used."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+
+    @cached_property
+    def text_embedder(self) -> TextEmbedder:
+        return text_embedders.create(self.config.text_embedder)
+
+    @cached_property
+    def image_embedder(self) -> ImageEmbedder | None:
+        cfg = self.config.image_embedder
+        return image_embedders.create(cfg) if cfg is not None else None
+
+    @cached_property
+    def ocr(self) -> OcrEngine | None:
+        cfg = self.config.ocr
+        return ocr_engines.create(cfg) if cfg is not None else None
+
+    @cached_property
+    def summarizer(self) -> ImageSummarizer | None:
+        cfg = self.config.summarizer
+        return image_summarizers.create(cfg) if cfg is not None else None
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        return Chunker(self.text_embedder, self.config.chunking)
+
+    @property
+    def indexes_images(self) -> bool:
+        c = self.config
+        return any(x is not None for x in (c.image_embedder, c.summarizer, c.ocr))

