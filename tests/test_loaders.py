@@ -498,7 +498,8 @@ def test_big_image_is_downscaled_for_storage(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
     Image.new("RGB", (1000, 500), "white").save(path)
     image = load(path, IngestConfig(stored_image_max_side=200)).images[0]
-    assert image.image.size == (1000, 500)  # features see the full image
+    assert image.image.size == (200, 100)  # everything downstream works at this size
+    assert image.metadata == {"width": 1000, "height": 500}
     assert Image.open(io.BytesIO(image.data)).size == (200, 100)
 
 

@@ -68,7 +68,14 @@ def decode_image(
     except (OSError, ValueError) as exc:
         raise LoaderError(origin, f"not a readable image ({exc})") from exc
     image = ImageOps.exif_transpose(image) or image
+    # Original size as the viewer sees it (EXIF rotation swaps the sides).
+    turned = (image.width > image.height) != (width > height)
+    original = (height, width) if turned else (width, height)
     image = _to_rgb(image)
+    if max(image.size) > settings.stored_image_max_side:
+        # Everything downstream (OCR, features, the stored copy) works at this size; a
+        # full-resolution copy of every image of a commit group would cost gigabytes.
+        image.thumbnail((settings.stored_image_max_side,) * 2, Image.Resampling.LANCZOS)
     stored, fmt = encode_for_store(image, source_format, settings.stored_image_max_side)
     return DocImage(
         image_id=content_digest(data)[:32],
@@ -77,7 +84,7 @@ def decode_image(
         format=fmt,
         page=page,
         caption=caption,
-        metadata={"width": image.width, "height": image.height},
+        metadata={"width": original[0], "height": original[1]},
     )
 
 

@@ -16,6 +16,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 
@@ -57,8 +58,9 @@ class _RatesColumn(ProgressColumn):
         pages, images = task.fields.get("pages", 0), task.fields.get("images", 0)
         elapsed = max(task.elapsed or 0.0, 1e-6)
         return Text(
-            f"{pages} pages ({pages / elapsed:.1f}/s) · {images} images ({images / elapsed:.1f}/s)",
+            f"{pages} pages {pages / elapsed:.1f}/s · {images} img {images / elapsed:.1f}/s",
             style="progress.data.speed",
+            no_wrap=True,
         )
 
 
@@ -70,14 +72,20 @@ class RichProgress:
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files"),
-            _RatesColumn(),
+            BarColumn(bar_width=16),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TextColumn("files", table_column=Column(no_wrap=True)),
+            _RatesColumn(table_column=Column(no_wrap=True)),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[stage]}", style="dim"),
+            # The current stage takes what width is left and is cut, never wrapped.
+            TextColumn(
+                "{task.fields[stage]}",
+                style="dim",
+                table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+            ),
             console=self._console,
             transient=False,
+            expand=True,
         )
         self._task: Any = None
         self._pages = 0

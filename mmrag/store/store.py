@@ -141,7 +141,7 @@ class Store:
             table.search(vector.astype(np.float32), vector_column_name=column)
             .distance_type("cosine")
             .where(self._filter(user, kinds, where), prefilter=True)
-            .select(NODE_COLUMNS)
+            .select([*NODE_COLUMNS, "_distance"])
             .limit(limit)
         )
         return [Hit(row_to_node(r), 1.0 - float(r["_distance"])) for r in query.to_list()]

@@ -21,6 +21,7 @@ from PIL import Image
 
 from mmrag.models.deps import require
 from mmrag.models.image_embed.base import image_embedders
+from mmrag.models.precision import Precision, autocast
 from mmrag.registry import BackendConfig
 
 _INPUT_SIZE = 224
@@ -30,6 +31,8 @@ _CROP_FRACTION = 224 / 256
 class EfficientNetConfig(BackendConfig):
     type: Literal["efficientnet-lite0"] = "efficientnet-lite0"
     batch_size: int = 32
+    #: ``auto`` uses bfloat16 on CPUs that run it natively (see mmrag.models.precision).
+    precision: Precision = "auto"
 
 
 @image_embedders.register("efficientnet-lite0", EfficientNetConfig)
@@ -76,10 +79,11 @@ class EfficientNetLite0:
             for start in range(0, len(images), self.config.batch_size):
                 batch = images[start : start + self.config.batch_size]
                 x = torch.from_numpy(np.stack([preprocess(im) for im in batch]))
-                with torch.inference_mode():
+                x = x.to(memory_format=torch.channels_last)
+                with torch.inference_mode(), autocast(self.config.precision):
                     fmap = self._net.extract_features(x)
-                    pooled = fmap.mean(dim=(2, 3))
-                    logits = self._net._fc(pooled)
+                    pooled = fmap.float().mean(dim=(2, 3))
+                    logits = self._net._fc(pooled).float()
                 feats.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
                 probs.append(torch.softmax(logits, dim=1).numpy())
             out = (
@@ -112,7 +116,8 @@ class EfficientNetLite0:
             weights_only=True,
         )
         net.load_state_dict(state)
-        return net.eval()
+        # channels_last lets oneDNN pick its fast convolution kernels (~2x in bf16).
+        return net.eval().to(memory_format=torch.channels_last)
 
     @cached_property
     def _class_names(self) -> list[str]:

@@ -21,7 +21,8 @@ class OcrTagsConfig(BackendConfig):
     #: Image backend whose ImageNet tags describe the picture ("efficientnet-lite0").
     tagger: str = "efficientnet-lite0"
     top_tags: int = 3
-    min_tag_probability: float = 0.15
+    #: ImageNet has no class for charts or slides; below this its guesses are noise.
+    min_tag_probability: float = 0.25
 
 
 @image_summarizers.register("ocr-tags", OcrTagsConfig)

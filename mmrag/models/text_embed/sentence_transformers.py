@@ -13,6 +13,7 @@ import numpy as np
 
 from mmrag.errors import ModelError
 from mmrag.models.deps import require
+from mmrag.models.precision import Precision, autocast
 from mmrag.models.text_embed.base import text_embedders
 from mmrag.registry import BackendConfig
 
@@ -28,6 +29,8 @@ class SentenceTransformerConfig(BackendConfig):
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = 32
     device: str = "cpu"
+    #: ``auto`` uses bfloat16 on CPUs that run it natively (see mmrag.models.precision).
+    precision: Precision = "auto"
 
 
 @text_embedders.register("sentence-transformers", SentenceTransformerConfig)
@@ -62,7 +65,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encode = self._model.encode_query if is_query else self._model.encode_document
-        with self._lock:
+        with self._lock, autocast(self.config.precision, self.config.device):
             vectors = encode(
                 list(texts),
                 batch_size=self.config.batch_size,

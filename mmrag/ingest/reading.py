@@ -1,0 +1,118 @@
+"""Deciding whether a file changed and loading it, ahead of enrichment, on a worker thread.
+
+Loading (PyMuPDF parsing, page rendering, image decoding) is mostly single-threaded,
+while OCR and embedding of the previous group keep both cores busy in native code that
+releases the GIL; reading ahead overlaps the two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmrag.config import IngestConfig
+from mmrag.errors import LoaderError
+from mmrag.ingest.document import LoadedDocument
+from mmrag.ingest.loaders import loader_for
+from mmrag.schema import content_digest
+from mmrag.store import FileRecord
+from mmrag.timing import StageTimer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Unchanged:
+    record: FileRecord
+    #: The file was touched (new mtime) but its content is the same.
+    touched: bool = False
+
+
+@dataclass(slots=True)
+class Failed:
+    path: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Loaded:
+    record: FileRecord
+    doc: LoadedDocument
+
+
+ReadOutcome = Unchanged | Failed | Loaded
+
+
+@dataclass(slots=True)
+class FileReader:
+    user: str
+    settings: IngestConfig
+    fingerprint: str
+    ledger: dict[str, FileRecord]
+    timer: StageTimer
+
+    def read(self, path: Path) -> ReadOutcome:
+        """Compare ``path`` with its ledger record and load it if it changed."""
+        old = self.ledger.get(str(path))
+        try:
+            stat = path.stat()
+            current = old is not None and old.fingerprint == self.fingerprint
+            if old and current and (old.size, old.mtime) == (stat.st_size, stat.st_mtime):
+                return Unchanged(old)
+            sha = file_sha256(path)
+            if old and current and old.sha256 == sha:
+                old.mtime = stat.st_mtime
+                return Unchanged(old, touched=True)
+            with self.timer.stage("load"):
+                doc = loader_for(path).load(path, self.settings)
+        except LoaderError as exc:
+            return Failed(str(path), exc.reason)
+        except OSError as exc:
+            return Failed(str(path), exc.strerror or str(exc))
+        except Exception as exc:  # a loader bug must not stop the whole run
+            logger.debug("loader crashed on %s", path, exc_info=True)
+            return Failed(str(path), f"{type(exc).__name__}: {exc}")
+        record = FileRecord(
+            user=self.user,
+            source=str(path),
+            doc_id=content_digest(f"{self.user}\x1f{path}")[:16],
+            sha256=sha,
+            size=stat.st_size,
+            mtime=stat.st_mtime,
+            fingerprint=self.fingerprint,
+            pages=doc.pages,
+            images=len(doc.images),
+        )
+        return Loaded(record, doc)
+
+
+def read_ahead(
+    reader: FileReader, paths: Iterable[Path], ahead: int = 2
+) -> Iterator[tuple[Path, ReadOutcome]]:
+    """``reader.read`` over ``paths`` in order, up to ``ahead`` files in advance."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-read")
+    pending: deque[tuple[Path, Future[ReadOutcome]]] = deque()
+    try:
+        for path in paths:
+            pending.append((path, pool.submit(reader.read, path)))
+            if len(pending) > ahead:
+                done_path, future = pending.popleft()
+                yield done_path, future.result()
+        while pending:
+            done_path, future = pending.popleft()
+            yield done_path, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

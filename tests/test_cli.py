@@ -1,0 +1,112 @@
+"""The CLI through typer's CliRunner: exit codes, tables, JSON, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mmrag.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def fast_yaml(tmp_path: Path) -> Path:
+    path = tmp_path / "fast.yaml"
+    path.write_text(
+        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
+        "image_embedder: null\nocr: null\nsummarizer: null\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _docs(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Tapirs have short trunks.", encoding="utf-8")
+    (docs / "b.md").write_text("# Sloths\n\nSloths move slowly.", encoding="utf-8")
+    return docs
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("ingest", "search", "stats", "demo", "pipelines"):
+        assert command in result.output
+
+
+def test_ingest_search_stats_json(tmp_path: Path, fast_yaml: Path) -> None:
+    store = str(tmp_path / "store")
+    docs = _docs(tmp_path)
+    result = runner.invoke(app, ["ingest", str(docs), "-s", store, "-p", str(fast_yaml), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ingested"] == 2 and report["ok"] is True
+
+    result = runner.invoke(app, ["search", "tapirs trunks", "-s", store, "-k", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert len(hits) == 1 and hits[0]["source"].endswith("a.txt")
+
+    result = runner.invoke(app, ["stats", "-s", store, "--json"])
+    stats = json.loads(result.stdout)
+    assert stats["files"] == 2 and stats["nodes"]["text"] == 2
+
+
+def test_search_prints_a_table(tmp_path: Path, fast_yaml: Path) -> None:
+    store = str(tmp_path / "store")
+    runner.invoke(app, ["ingest", str(_docs(tmp_path)), "-s", store, "-p", str(fast_yaml)])
+    result = runner.invoke(app, ["search", "sloths", "-s", store])
+    assert result.exit_code == 0
+    assert "b.md" in result.output and "Sloths move slowly" in result.output
+
+
+def test_failed_files_exit_1_with_one_line_each(tmp_path: Path, fast_yaml: Path) -> None:
+    docs = _docs(tmp_path)
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7 this is not really a pdf")
+    store = str(tmp_path / "store")
+    result = runner.invoke(app, ["ingest", str(docs), "-s", store, "-p", str(fast_yaml)])
+    assert result.exit_code == 1
+    failed = [line for line in result.output.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 1 and "broken.pdf" in failed[0]
+    assert "2 ingested" in result.output
+
+
+def test_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["search", "x", "-s", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "no store at" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_pipeline_setting_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("retrieval: {k: 5, topk: 3}\n", encoding="utf-8")
+    result = runner.invoke(
+        app, ["ingest", str(tmp_path), "-s", str(tmp_path / "s"), "-p", str(bad)]
+    )
+    assert result.exit_code == 1
+    assert "retrieval.topk" in result.output
+
+
+def test_invalid_user_is_refused(tmp_path: Path, fast_yaml: Path) -> None:
+    store = str(tmp_path / "store")
+    runner.invoke(app, ["ingest", str(_docs(tmp_path)), "-s", store, "-p", str(fast_yaml)])
+    result = runner.invoke(app, ["search", "tapirs", "-s", store, "--user", "x' OR '1'='1"])
+    assert result.exit_code == 1
+    assert "invalid user name" in result.output
+
+
+def test_search_needs_query_or_image(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["search", "-s", str(tmp_path)])
+    assert result.exit_code == 2
+
+
+def test_pipelines_lists_default() -> None:
+    result = runner.invoke(app, ["pipelines", "--json"])
+    assert result.exit_code == 0
+    assert {"default", "text-only"} <= set(json.loads(result.stdout))
