@@ -29,7 +29,7 @@ from mmrag.ingest.images import open_query_image
 from mmrag.retrieve import Searcher
 from mmrag.schema import ScoredNode
 from mmrag.store import Store
-from mmrag.store.filters import read_scope, validate_user
+from mmrag.store.filters import read_scope, source_filter, validate_user
 
 #: Where the CLI and ``RAG.open()`` keep the store unless told otherwise.
 DEFAULT_STORE = os.environ.get("MMRAG_STORE", ".mmrag")
@@ -142,15 +142,20 @@ class RAG:
         image: str | Path | bytes | Image.Image | None = None,
         user: str | None = None,
         k: int | None = None,
+        source: str | Sequence[str] | None = None,
     ) -> list[ScoredNode]:
-        """The best ``k`` nodes for a text query and/or a query image, best first."""
+        """The best ``k`` nodes for a text query and/or a query image, best first.
+
+        ``source`` limits the search to files matching a path or glob (``report.pdf``,
+        ``papers/*.pdf``, ``/data/*``); several patterns match any of them.
+        """
         validate_user(user)
-        query_image = (
-            open_query_image(image if not isinstance(image, Path) else str(image))
-            if image is not None
-            else None
-        )
-        return self._searcher.search(query, image=query_image, user=user, k=k)
+        query_image = None
+        if image is not None:
+            query_image = open_query_image(str(image) if isinstance(image, Path) else image)
+        patterns = [source] if isinstance(source, str) else list(source or [])
+        where = source_filter(patterns)
+        return self._searcher.search(query, image=query_image, user=user, k=k, where=where)
 
     def image(self, image_id: str, *, user: str | None = None) -> Image.Image | None:
         """A stored image by id, if ``user`` may see it."""

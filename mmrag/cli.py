@@ -115,6 +115,10 @@ def search(
         Path | None, typer.Option("--image", help="Search by this image (alone or with QUERY).")
     ] = None,
     k: Annotated[int | None, typer.Option("-k", "--top-k", min=1, help="How many results.")] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Only files matching this path or glob (repeatable)."),
+    ] = None,
     store: StoreOpt = DEFAULT_STORE,
     user: UserOpt = None,
     pipeline: PipelineOpt = None,
@@ -125,7 +129,7 @@ def search(
         raise typer.BadParameter("give a QUERY, an --image, or both")
     with _errors():
         rag = RAG.open(store, pipeline=pipeline, create=False)
-        hits = rag.search(query, image=image, user=user, k=k)
+        hits = rag.search(query, image=image, user=user, k=k, source=source)
     if json_out:
         out.print_json(data=[h.to_dict() for h in hits])
         return

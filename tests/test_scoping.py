@@ -97,3 +97,18 @@ def test_user_ingest_does_not_touch_shared_file_of_same_path(fast_rag: RAG, tmp_
     # carol's copy is gone, the shared copy stays for everyone.
     hits = fast_rag.search("otters", user="dave")
     assert [h.node.user for h in hits] == [""]
+
+
+def test_source_filter_matches_tails_and_globs(scoped: RAG) -> None:
+    assert _sources(scoped, "tortoise", "alice") == {"shared", "alice"}
+    only = {Path(h.node.source).name for h in scoped.search("x", user="alice", source="diary.txt")}
+    assert only == {"diary.txt"}
+    assert _dirs(scoped.search("x", user="alice", source="shared/*.txt")) == {"shared"}
+    # bob's diary matches the pattern but is not alice's to see.
+    assert _dirs(scoped.search("x", user="alice", source=["*/diary.txt"])) == {"alice"}
+    assert scoped.search("x", user="alice", source="%") == []
+    assert scoped.search("x", user="alice", source="diary_txt") == []
+
+
+def _dirs(hits: list) -> set[str]:  # type: ignore[type-arg]
+    return {Path(h.node.source).parent.name for h in hits}

@@ -58,3 +58,33 @@ def write_scope(user: str | None) -> str:
 def all_of(*clauses: str | None) -> str:
     parts = [f"({c})" for c in clauses if c]
     return " AND ".join(parts) if parts else "TRUE"
+
+
+def glob_to_like(pattern: str) -> str:
+    """A SQL LIKE pattern (escape character ``\\``) matching what the glob matches."""
+    out = []
+    for ch in pattern:
+        if ch in "%_\\":
+            out.append("\\" + ch)
+        elif ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def source_filter(patterns: Iterable[str]) -> str | None:
+    """Rows whose source matches any pattern.
+
+    A pattern is an absolute path or glob (``/data/*.pdf``), or a path tail matched at a
+    folder boundary: ``report.pdf`` or ``papers/*.pdf`` match ``/any/where/papers/x.pdf``.
+    """
+    clauses = []
+    for pattern in patterns:
+        like = glob_to_like(pattern)
+        if not pattern.startswith(("/", "*")) and "://" not in pattern:
+            like = "%/" + like
+        clauses.append(f"source LIKE {sql_str(like)} ESCAPE '\\'")
+    return " OR ".join(clauses) if clauses else None
