@@ -19,7 +19,7 @@ from typing import Any
 import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS, Bitmap, BTree
+from lancedb.index import FTS, Bitmap, BTree, IvfHnswSq
 
 from mmrag.errors import StoreError
 from mmrag.schema import Node, NodeKind
@@ -214,7 +214,7 @@ class Store:
             wanted = rows >= VECTOR_INDEX_MIN_ROWS and column in table.schema.names
             if wanted and (column,) not in existing:
                 logger.info("building ANN index on %s (%d rows)", column, rows)
-                table.create_index(metric="cosine", vector_column_name=column)
+                table.create_index(column, config=IvfHnswSq(distance_type="cosine"))
         table.optimize()
         self.files_table_optimize()
 

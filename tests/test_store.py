@@ -1,0 +1,79 @@
+"""The LanceDB store: indexes, history, images, and atomic replacement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmrag import RAG
+from mmrag.store import store as store_module
+from tests.conftest import fast_pipeline
+
+
+def _texts(folder: Path, n: int, prefix: str = "note") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"{prefix}{i:04d}.txt").write_text(
+            f"{prefix} number {i} mentions topic{i % 17} and colour{i % 5}.", encoding="utf-8"
+        )
+    return folder
+
+
+def test_indexes_are_built_and_kept_fresh(fast_rag: RAG, tmp_path: Path) -> None:
+    fast_rag.ingest([_texts(tmp_path / "a", 5)])
+    names = set(fast_rag.store.index_names())
+    assert {"FTS(text)", "Bitmap(user)", "Bitmap(kind)", "BTree(id)", "BTree(source)"} <= names
+    fast_rag.ingest([_texts(tmp_path / "b", 5, prefix="memo")])
+    table = fast_rag.store._nodes_table()
+    fts = next(ix for ix in table.list_indices() if ix.columns == ["text"])
+    assert table.index_stats(fts.name).num_unindexed_rows == 0
+    assert {h.node.text.split()[0] for h in fast_rag.search("memo", k=3)} == {"memo"}
+
+
+def test_ann_index_past_the_threshold(fast_rag: RAG, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(store_module, "VECTOR_INDEX_MIN_ROWS", 300)
+    fast_rag.ingest([_texts(tmp_path / "many", 320)])
+    assert any(n.endswith("(text_vector)") for n in fast_rag.store.index_names())
+    hits = fast_rag.search("note number 7 topic7", k=5)
+    assert any(h.node.text.startswith("note number 7 ") for h in hits)
+
+
+def test_every_change_is_a_version_that_can_be_restored(fast_rag: RAG, tmp_path: Path) -> None:
+    doc = tmp_path / "a.txt"
+    doc.write_text("Version one about herons.", encoding="utf-8")
+    fast_rag.ingest([doc])
+    first = fast_rag.store.version()
+    doc.write_text("Version two about egrets.", encoding="utf-8")
+    fast_rag.ingest([doc])
+    assert fast_rag.store.version() > first
+    table = fast_rag.store._nodes_table()
+    table.checkout(first)
+    assert [r["text"] for r in table.search().select(["text"]).to_list()] == [
+        "Version one about herons."
+    ]
+    table.checkout_latest()
+
+
+def test_store_directory_is_self_contained(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline(image_embedder="efficientnet-lite0"))
+    photo = tmp_path / "pic.png"
+    Image.new("RGB", (320, 240), (10, 120, 200)).save(photo)
+    rag.ingest([photo])
+    moved = tmp_path / "moved"
+    (tmp_path / "store").rename(moved)
+    photo.unlink()  # the original is gone; the store still has the image
+    again = RAG.open(moved)
+    hit = again.search(image=Image.new("RGB", (320, 240), (10, 120, 200)), k=1)[0]
+    restored = again.image(hit.node.image_id or "")
+    assert restored is not None and restored.size == (320, 240)
+
+
+def test_open_refuses_a_missing_store_for_reading(tmp_path: Path) -> None:
+    from mmrag.errors import StoreError
+
+    with pytest.raises(StoreError, match="no store at"):
+        RAG.open(tmp_path / "absent", create=False)
+    assert not (tmp_path / "absent").exists()
