@@ -195,39 +195,35 @@ class Enricher:
         for i, (pending, im) in enumerate(images):
             out.images[im.image_id] = (im.data, im.format)
             meta = {**im.metadata, "ocr_chars": len(contexts[i].ocr_text)}
-            common = dict(
-                doc_id=pending.doc_id,
-                source=pending.doc.source,
-                page=im.page,
-                image_id=im.image_id,
-                user=pending.user,
-            )
-            nodes.append(
-                Node(
-                    id=_image_node_id(pending, im, NodeKind.IMAGE),
-                    kind=NodeKind.IMAGE,
-                    text=im.caption,
-                    image_vector=vectors[i] if vectors is not None else None,
-                    metadata=meta,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
+            image_node = _image_node(pending, im, NodeKind.IMAGE, im.caption, meta)
+            if vectors is not None:
+                image_node.image_vector = vectors[i]
+            nodes.append(image_node)
             if summaries[i].strip():
-                nodes.append(
-                    Node(
-                        id=_image_node_id(pending, im, NodeKind.IMAGE_SUMMARY),
-                        kind=NodeKind.IMAGE_SUMMARY,
-                        text=summaries[i],
-                        metadata=meta,
-                        **common,  # type: ignore[arg-type]
-                    )
-                )
+                nodes.append(_image_node(pending, im, NodeKind.IMAGE_SUMMARY, summaries[i], meta))
         return nodes
 
 
-def _image_node_id(pending: PendingDoc, im: DocImage, kind: NodeKind) -> str:
-    return make_node_id(
-        user=pending.user, source=pending.doc.source, kind=kind, page=im.page, content=im.image_id
+def _image_node(
+    pending: PendingDoc, im: DocImage, kind: NodeKind, text: str, metadata: dict[str, object]
+) -> Node:
+    """An image node (pixels, image vector) or its summary node (text), sharing image_id."""
+    return Node(
+        id=make_node_id(
+            user=pending.user,
+            source=pending.doc.source,
+            kind=kind,
+            page=im.page,
+            content=im.image_id,
+        ),
+        kind=kind,
+        doc_id=pending.doc_id,
+        source=pending.doc.source,
+        page=im.page,
+        text=text,
+        image_id=im.image_id,
+        user=pending.user,
+        metadata=dict(metadata),
     )
 
 
