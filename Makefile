@@ -2,6 +2,10 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# llama.cpp built for any x86-64 with AVX2. Its default native build uses the AMX weight
+# repacking on Xeon Sapphire Rapids, which crashes (segfault) on batched prompt
+# evaluation in llama-cpp-python 0.3.36. --no-cache-dir stops pip reusing a native wheel.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: install demo test test-all check lint format typecheck bench clean
 
@@ -9,6 +13,7 @@ install:  ## Create .venv: torch 2.13.0 (CPU) first, then mmrag with its offline
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install torch==2.13.0
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --no-cache-dir 'llama-cpp-python>=0.3.36,<0.4'
 	$(BIN)/pip install -e '.[local,dev]'
 
 demo:  ## Generate the demo corpus, ingest it offline, and search it

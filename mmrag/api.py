@@ -12,8 +12,9 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,14 +23,17 @@ from typing import Any
 from PIL import Image
 
 from mmrag.components import Components
-from mmrag.config import PipelineConfig, load_pipeline
-from mmrag.errors import StoreError
+from mmrag.config import DEFAULT_PIPELINE, PipelineConfig, load_pipeline
+from mmrag.errors import MmragError, StoreError
+from mmrag.generate.asker import Asker
 from mmrag.ingest import Ingestor, IngestProgress, IngestReport, RichProgress
 from mmrag.ingest.images import open_query_image
 from mmrag.retrieve import Searcher
-from mmrag.schema import ScoredNode
+from mmrag.schema import Answer, ScoredNode
 from mmrag.store import Store
 from mmrag.store.filters import read_scope, source_filter, validate_user
+
+logger = logging.getLogger(__name__)
 
 #: Where the CLI and ``RAG.open()`` keep the store unless told otherwise.
 DEFAULT_STORE = os.environ.get("MMRAG_STORE", ".mmrag")
@@ -69,11 +73,15 @@ class StoreStats:
 class RAG:
     """A store plus the pipeline that indexes and searches it."""
 
-    def __init__(self, store: Store, config: PipelineConfig) -> None:
+    def __init__(
+        self, store: Store, config: PipelineConfig, *, pipeline_source: str | None = None
+    ) -> None:
         self.store = store
         self.config = config
+        self._pipeline_source = pipeline_source
         self.components = Components(config)
         self._searcher = Searcher(store, self.components)
+        self._asker = Asker(store, self.components, self._searcher)
 
     @classmethod
     def open(
@@ -93,20 +101,18 @@ class RAG:
         if not create and "://" not in uri and not Path(uri).is_dir():
             raise StoreError(f"no store at {uri}; create one with: mmrag ingest PATH --store {uri}")
         opened = Store.open(uri)
-        stored = opened.meta().get("pipeline")
+        meta = opened.meta()
+        stored = meta.get("pipeline")
         if pipeline is None:
-            config = (
-                PipelineConfig.from_dict(stored, origin=f"{uri} (stored pipeline)")
-                if stored
-                else load_pipeline()
-            )
+            source = meta.get("pipeline_source") or (None if stored else DEFAULT_PIPELINE)
+            config = _stored_pipeline(uri, stored, source)
         elif isinstance(pipeline, PipelineConfig):
-            config = pipeline
+            config, source = pipeline, None
         else:
-            config = load_pipeline(pipeline)
+            config, source = load_pipeline(pipeline), str(pipeline)
         if stored:
             _check_compatible(uri, stored, config)
-        return cls(opened, config)
+        return cls(opened, config, pipeline_source=source)
 
     def ingest(
         self,
@@ -150,12 +156,48 @@ class RAG:
         ``papers/*.pdf``, ``/data/*``); several patterns match any of them.
         """
         validate_user(user)
-        query_image = None
-        if image is not None:
-            query_image = open_query_image(str(image) if isinstance(image, Path) else image)
-        patterns = [source] if isinstance(source, str) else list(source or [])
-        where = source_filter(patterns)
-        return self._searcher.search(query, image=query_image, user=user, k=k, where=where)
+        return self._searcher.search(
+            query, image=self._query_image(image), user=user, k=k, where=self._where(source)
+        )
+
+    def ask(
+        self,
+        question: str,
+        *,
+        image: str | Path | bytes | Image.Image | None = None,
+        user: str | None = None,
+        source: str | Sequence[str] | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the store, citing the items used as [1], [2].
+
+        When the retrieved context does not hold the answer, the answer says so
+        (``answer.answerable`` is False) instead of inventing one.
+
+        Example::
+
+            answer = rag.ask("What was the revenue in Q3?")
+            print(answer.text)
+            for c in answer.citations:
+                print(c.number, c.node.location())
+        """
+        validate_user(user)
+        return self._asker.ask(
+            question, image=self._query_image(image), user=user, where=self._where(source)
+        )
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        image: str | Path | bytes | Image.Image | None = None,
+        user: str | None = None,
+        source: str | Sequence[str] | None = None,
+    ) -> Iterator[str | Answer]:
+        """Like :meth:`ask`, yielding text as it is generated, then the :class:`Answer`."""
+        validate_user(user)
+        yield from self._asker.ask_stream(
+            question, image=self._query_image(image), user=user, where=self._where(source)
+        )
 
     def image(self, image_id: str, *, user: str | None = None) -> Image.Image | None:
         """A stored image by id, if ``user`` may see it."""
@@ -179,13 +221,26 @@ class RAG:
             size_bytes=size,
         )
 
+    @staticmethod
+    def _query_image(image: str | Path | bytes | Image.Image | None) -> Image.Image | None:
+        if image is None:
+            return None
+        return open_query_image(str(image) if isinstance(image, Path) else image)
+
+    @staticmethod
+    def _where(source: str | Sequence[str] | None) -> str | None:
+        return source_filter([source] if isinstance(source, str) else list(source or []))
+
     def _prepare_store(self) -> None:
         """Create the nodes table for this pipeline's embedders and record the pipeline."""
         text = self.components.text_embedder
         image = self.components.image_embedder
         self.store.create_nodes_table(text.dim, image.dim if image else None)
         meta = self.store.meta()
-        updates: dict[str, Any] = {"pipeline": self.config.model_dump(mode="json")}
+        updates: dict[str, Any] = {
+            "pipeline": self.config.model_dump(mode="json"),
+            "pipeline_source": self._pipeline_source,
+        }
         if "schema_version" not in meta:
             updates |= {
                 "schema_version": _SCHEMA_VERSION,
@@ -196,6 +251,21 @@ class RAG:
                 "image_dim": image.dim if image else None,
             }
         self.store.set_meta(updates)
+
+
+def _stored_pipeline(uri: str, stored: Any, source: str | None) -> PipelineConfig:
+    """The pipeline a store was built with: its current named/YAML version when that still
+    fits the stored vectors (so edits to generation settings apply), else the stored copy."""
+    if not stored:
+        return load_pipeline(source)
+    if source:
+        try:
+            current = load_pipeline(source)
+            _check_compatible(uri, stored, current)
+            return current
+        except MmragError as exc:
+            logger.warning("using the pipeline stored in %s: %s", uri, exc)
+    return PipelineConfig.from_dict(stored, origin=f"{uri} (stored pipeline)")
 
 
 def _check_compatible(uri: str, stored: dict[str, Any], config: PipelineConfig) -> None:

@@ -6,7 +6,9 @@ from functools import cached_property
 
 from mmrag.chunking import Chunker
 from mmrag.config import PipelineConfig
+from mmrag.errors import ConfigError
 from mmrag.models.image_embed import ImageEmbedder, image_embedders
+from mmrag.models.mllm import MLLM, mllms
 from mmrag.models.ocr import OcrEngine, ocr_engines
 from mmrag.models.summarize import ImageSummarizer, image_summarizers
 from mmrag.models.text_embed import TextEmbedder, text_embedders
@@ -36,6 +38,15 @@ class Components:
     def summarizer(self) -> ImageSummarizer | None:
         cfg = self.config.summarizer
         return image_summarizers.create(cfg) if cfg is not None else None
+
+    @cached_property
+    def generator(self) -> MLLM:
+        cfg = self.config.generator
+        if cfg is None:
+            raise ConfigError(
+                f"pipeline '{self.config.name}' has no generator, so it cannot answer"
+            )
+        return mllms.create(cfg)
 
     @cached_property
     def chunker(self) -> Chunker:

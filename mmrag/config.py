@@ -17,7 +17,9 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from mmrag.errors import ConfigError
+from mmrag.generate.templates import PromptTemplates
 from mmrag.models.image_embed import image_embedders
+from mmrag.models.mllm import mllms
 from mmrag.models.ocr import ocr_engines
 from mmrag.models.summarize import image_summarizers
 from mmrag.models.text_embed import text_embedders
@@ -30,6 +32,7 @@ ImageEmbedderConfig = Annotated[
     SerializeAsAny[BackendConfig], BeforeValidator(image_embedders.parse)
 ]
 OcrConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(ocr_engines.parse)]
+MLLMConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(mllms.parse)]
 SummarizerConfig = Annotated[
     SerializeAsAny[BackendConfig], BeforeValidator(image_summarizers.parse)
 ]
@@ -71,9 +74,28 @@ class RetrievalConfig(_Section):
     candidates: int = Field(default=50, ge=1)
     #: Reciprocal-rank-fusion constant (60 in Cormack et al.).
     rrf_k: int = Field(default=60, ge=1)
+    #: Per-retriever weights in rank fusion. Text has two lists (vector and BM25) where a
+    #: query image has one; weighting that one 2 gives the two modalities equal say.
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"text_vector": 1.0, "full_text": 1.0, "image_vector": 1.0}
+        default_factory=lambda: {"text_vector": 1.0, "full_text": 1.0, "image_vector": 2.0}
     )
+
+
+class GenerationConfig(_Section):
+    max_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    seed: int | None = 0
+    #: Retrieved items the generator sees, best first.
+    context_items: int = Field(default=5, ge=0)
+    #: Longer context items are cut at a word boundary (small models have small windows).
+    max_item_chars: int = Field(default=1500, ge=50)
+    #: Refuse without calling the model when no context item's text-vector similarity to
+    #: the question reaches this (0 disables). Cheap protection against off-topic questions.
+    min_similarity: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: Turn answers whose content (beyond the question's own words) is not found in the
+    #: context into refusals. For small models that answer from memory instead of context.
+    require_support: bool = False
+    templates: PromptTemplates = Field(default_factory=PromptTemplates)
 
 
 class PipelineConfig(_Section):
@@ -94,6 +116,8 @@ class PipelineConfig(_Section):
     chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    generator: MLLMConfig | None = Field(default_factory=lambda: mllms.parse({"type": "llama-cpp"}))
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
 
     def ingest_fingerprint(self) -> str:
         """Hash of the settings that shape stored nodes; a change re-ingests files."""

@@ -107,3 +107,75 @@ class ScoredNode:
             "scores": self.scores,
             "metadata": n.metadata,
         }
+
+
+@dataclass(slots=True)
+class Citation:
+    """A context item the answer relies on, as ``[number]`` in the answer text."""
+
+    number: int
+    node: Node
+    #: True when the model cited nothing and mmrag attributed the answer by overlap.
+    inferred: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        n = self.node
+        return {
+            "number": self.number,
+            "id": n.id,
+            "kind": n.kind.value,
+            "source": n.source,
+            "page": n.page,
+            "image_id": n.image_id,
+            "inferred": self.inferred,
+        }
+
+
+@dataclass(slots=True)
+class MemoryRef:
+    """A personal concept that was put in front of the model (``Name: <bo>, Info: …``)."""
+
+    name: str
+    info: str = ""
+    category: str = ""
+    image_ids: list[str] = field(default_factory=list)
+    similarity: float | None = None
+
+
+@dataclass(slots=True)
+class Answer:
+    """What :meth:`mmrag.RAG.ask` returns: the answer and everything needed to trust it."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    #: The context the model saw, item ``i`` is ``[i + 1]`` in the prompt.
+    context: list[ScoredNode] = field(default_factory=list)
+    memories: list[MemoryRef] = field(default_factory=list)
+    #: False when the context did not hold the answer and the model said so.
+    answerable: bool = True
+    #: The model's own words when mmrag replaced them (e.g. an unsupported answer).
+    raw_text: str = ""
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    #: Seconds per stage: retrieve, generate, total.
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "answerable": self.answerable,
+            "raw_text": self.raw_text,
+            "citations": [c.to_dict() for c in self.citations],
+            "memories": [
+                {"name": m.name, "category": m.category, "similarity": m.similarity}
+                for m in self.memories
+            ],
+            "context": [s.to_dict() for s in self.context],
+            "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "timings": self.timings,
+        }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mmrag import RAG
 from mmrag.config import PipelineConfig
+
+# Tests never reach a model hub: a missing model must fail at once, not after retries.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -110,3 +110,29 @@ def test_pipelines_lists_default() -> None:
     result = runner.invoke(app, ["pipelines", "--json"])
     assert result.exit_code == 0
     assert {"default", "text-only"} <= set(json.loads(result.stdout))
+
+
+def test_ask_streams_an_answer_and_sources(tmp_path: Path, fast_yaml: Path) -> None:
+    store = str(tmp_path / "store")
+    runner.invoke(app, ["ingest", str(_docs(tmp_path)), "-s", store, "-p", str(fast_yaml)])
+    result = runner.invoke(app, ["ask", "What do tapirs have?", "-s", store])
+    assert result.exit_code == 0, result.output
+    assert "Sources" in result.output and "a.txt" in result.output
+
+
+def test_ask_json(tmp_path: Path, fast_yaml: Path) -> None:
+    store = str(tmp_path / "store")
+    runner.invoke(app, ["ingest", str(_docs(tmp_path)), "-s", store, "-p", str(fast_yaml)])
+    result = runner.invoke(app, ["ask", "What do tapirs have?", "-s", store, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"answer", "answerable", "citations", "context", "timings"} <= set(data)
+    assert data["context"][0]["source"].endswith("a.txt")
+
+
+def test_doctor_reports_the_offline_default_ready() -> None:
+    result = runner.invoke(app, ["doctor", "--pipeline", "default", "--json"])
+    data = json.loads(result.stdout)
+    assert data["pipelines"]["default"]["ready"] is True, data["pipelines"]
+    names = {c["name"]: c["ok"] for c in data["components"]}
+    assert names["model: SmolLM2-135M-Instruct"] and names["model: all-MiniLM-L6-v2"]

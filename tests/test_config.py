@@ -41,7 +41,7 @@ def test_bad_pipeline_files_name_the_problem(tmp_path: Path, yaml_text: str, mes
 
 
 def test_unknown_pipeline_name_lists_known_ones() -> None:
-    with pytest.raises(ConfigError, match="known: .*default"):
+    with pytest.raises(ConfigError, match=r"known: .*default"):
         load_pipeline("no-such-pipeline")
 
 
@@ -53,8 +53,12 @@ def test_missing_pipeline_file() -> None:
 def test_fingerprint_ignores_retrieval_but_not_ingest_settings() -> None:
     base = fast_pipeline()
     assert base.ingest_fingerprint() == fast_pipeline(retrieval={"k": 9}).ingest_fingerprint()
-    assert base.ingest_fingerprint() == fast_pipeline(ingest={"commit_every": 3}).ingest_fingerprint()
-    assert base.ingest_fingerprint() != fast_pipeline(ingest={"render_dpi": 100}).ingest_fingerprint()
+    assert (
+        base.ingest_fingerprint() == fast_pipeline(ingest={"commit_every": 3}).ingest_fingerprint()
+    )
+    assert (
+        base.ingest_fingerprint() != fast_pipeline(ingest={"render_dpi": 100}).ingest_fingerprint()
+    )
 
 
 def test_config_round_trips_through_json() -> None:

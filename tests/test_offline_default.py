@@ -112,3 +112,35 @@ def test_efficientnet_tags_a_real_dog_photo(demo_rag: RAG) -> None:
 def _any_photo(rag: RAG) -> Path:
     docs = Path(rag.store.sources(user=None)[0]).parent
     return next(docs.rglob("*.jpg"))
+
+
+def test_ask_answers_from_the_scanned_page_with_a_citation(demo_rag: RAG) -> None:
+    from mmrag.demo import DEMO_QUESTION
+
+    answer = demo_rag.ask(DEMO_QUESTION)
+    assert answer.answerable
+    assert "38" in answer.text
+    assert answer.citations and Path(answer.citations[0].node.source).name == "field_notes_scan.pdf"
+    assert answer.completion_tokens > 0 and answer.timings["total"] >= answer.timings["generate"]
+
+
+def test_ask_refuses_what_the_documents_do_not_say(demo_rag: RAG) -> None:
+    answer = demo_rag.ask("Who won the football world cup in 1966?")
+    assert not answer.answerable
+    assert answer.citations == []
+    assert answer.text == demo_rag.config.generation.templates.refusal
+
+
+def test_ask_stream_matches_ask(demo_rag: RAG) -> None:
+    question = "Who is the CEO of Northwind Labs?"
+    *deltas, final = list(demo_rag.ask_stream(question))
+    assert "Solberg-Amari" in final.text  # type: ignore[union-attr]
+    assert "".join(deltas).strip()  # type: ignore[arg-type]
+
+
+def test_ask_with_a_query_image(demo_rag: RAG) -> None:
+    photo = _any_photo(demo_rag)
+    answer = demo_rag.ask("What does this picture show?", image=photo)
+    hits = demo_rag.search(image=photo, k=1)
+    # The photo itself is in the context the model saw (image-vector retrieval worked).
+    assert hits[0].node.image_id in {c.node.image_id for c in answer.context}

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from mmrag.demo.corpus import DemoQuery, build_demo_corpus, demo_queries
+from mmrag.demo.corpus import (
+    DEMO_QUESTION,
+    DEMO_UNANSWERABLE,
+    DemoQuery,
+    build_demo_corpus,
+    demo_queries,
+)
 
-__all__ = ["DemoQuery", "build_demo_corpus", "demo_queries"]
+__all__ = ["DEMO_QUESTION", "DEMO_UNANSWERABLE", "DemoQuery", "build_demo_corpus", "demo_queries"]

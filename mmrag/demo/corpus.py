@@ -40,6 +40,13 @@ class DemoQuery:
     image: Path | None = None
 
 
+#: What ``mmrag demo`` asks after searching: its answer exists only as pixels in a scanned
+#: page, so a correct answer shows OCR, retrieval and generation working together.
+DEMO_QUESTION = "How many metres has the Kaldfonna glacier retreated?"
+#: And one the documents cannot answer, to show refusal.
+DEMO_UNANSWERABLE = "What is the capital of Peru?"
+
+
 def demo_queries(docs: Path) -> list[DemoQuery]:
     """Searches whose answers sit in one kind of content each, to show every route works.
 

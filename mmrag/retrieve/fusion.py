@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mmrag.schema import ScoredNode
+from mmrag.schema import NodeKind, ScoredNode
 from mmrag.store import Hit
 
 
@@ -22,8 +22,10 @@ def reciprocal_rank_fusion(
 ) -> list[ScoredNode]:
     """Fuse ``ranked`` lists (retriever name -> hits, best first) into one ranking.
 
-    Each node scores ``sum(weight / (rrf_k + rank))`` over the lists it appears in
-    (rank from 1). Ties keep the order of first appearance.
+    Each item scores ``sum(weight / (rrf_k + rank))`` over the lists it appears in (rank
+    from 1). An image and its text summary are one item (keyed by ``image_id``): found by
+    its pixels and by its words, it scores for both, and appears once. Ties keep the
+    order of first appearance.
     """
     fused: dict[str, ScoredNode] = {}
     for name, hits in ranked.items():
@@ -31,10 +33,20 @@ def reciprocal_rank_fusion(
         if weight <= 0:
             continue
         for rank, hit in enumerate(hits, start=1):
-            entry = fused.get(hit.node.id)
+            key = _fusion_key(hit)
+            entry = fused.get(key)
             if entry is None:
-                entry = fused[hit.node.id] = ScoredNode(node=hit.node, score=0.0)
+                entry = fused[key] = ScoredNode(node=hit.node, score=0.0)
+            elif name in entry.scores:
+                continue  # the image's other node already counted in this list
             entry.score += weight / (rrf_k + rank)
             entry.scores[name] = {"rank": float(rank), "score": hit.score}
     ordered = sorted(fused.values(), key=lambda s: s.score, reverse=True)
     return ordered[:limit] if limit is not None else ordered
+
+
+def _fusion_key(hit: Hit) -> str:
+    node = hit.node
+    if node.image_id and node.kind in (NodeKind.IMAGE, NodeKind.IMAGE_SUMMARY):
+        return f"image:{node.user}:{node.source}:{node.image_id}"
+    return node.id

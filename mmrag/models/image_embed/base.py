@@ -33,4 +33,12 @@ class ImageTagger(Protocol):
     ) -> list[list[tuple[str, float]]]: ...
 
 
+@runtime_checkable
+class TextToImageEmbedder(Protocol):
+    """An image embedder that also embeds texts into its image space (CLIP, SigLIP), so a
+    text query can find images directly."""
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 image_embedders: Registry[ImageEmbedder] = Registry("image_embedders")

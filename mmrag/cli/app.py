@@ -1,0 +1,77 @@
+"""The typer application, its shared options, and error handling for every command."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from mmrag.api import DEFAULT_STORE
+from mmrag.errors import MmragError
+
+app = typer.Typer(
+    name="mmrag",
+    help=(
+        "Multimodal RAG over your documents and images, with a personal memory.\n\n"
+        "Ingest PDFs, Markdown, HTML, text and image folders into a LanceDB store, then "
+        "search them or ask questions answered with citations. Everything runs offline "
+        "with the default pipeline."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    str,
+    typer.Option("--store", "-s", envvar="MMRAG_STORE", help="Store directory or URI (s3://…)."),
+]
+UserOpt = Annotated[
+    str | None,
+    typer.Option("--user", "-u", help="User namespace; omit for the shared corpus."),
+]
+PipelineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pipeline",
+        "-p",
+        help="Pipeline name or YAML file (default: the store's own, else 'default').",
+    ),
+]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", help="Only files matching this path or glob (repeatable)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+__all__ = ["DEFAULT_STORE", "JsonOpt", "PipelineOpt", "SourceOpt", "StoreOpt", "UserOpt", "app"]
+
+
+@app.callback()
+def main(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+    ] = 0,
+) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn mmrag errors into one red line and exit 1; Ctrl-C into exit 130."""
+    try:
+        yield
+    except MmragError as exc:
+        err.print(Text.assemble(("error: ", "red"), str(exc)), highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt as exc:
+        err.print("interrupted; what was committed is kept. Run the same command to finish.")
+        raise typer.Exit(130) from exc

@@ -1,0 +1,152 @@
+"""Commands that build and inspect the store: ingest, search, stats, pipelines, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mmrag.api import RAG
+from mmrag.cli import render
+from mmrag.cli.app import (
+    DEFAULT_STORE,
+    JsonOpt,
+    PipelineOpt,
+    SourceOpt,
+    StoreOpt,
+    UserOpt,
+    app,
+    err,
+    handle_errors,
+    out,
+)
+from mmrag.config import available_pipelines, load_pipeline
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files and directories to ingest.", show_default=False)
+    ],
+    store: StoreOpt = DEFAULT_STORE,
+    user: UserOpt = None,
+    pipeline: PipelineOpt = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", "-i", help="Only files matching this glob (repeatable)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", "-x", help="Skip files matching this glob (repeatable)."),
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Forget files under PATHS that no longer exist.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add files to the store. Unchanged files are skipped; changed files are replaced.
+
+    Files that cannot be read are reported one per line and skipped; the run goes on and
+    exits with status 1 at the end if any failed.
+    """
+    with handle_errors():
+        rag = RAG.open(store, pipeline=pipeline)
+        report = rag.ingest(
+            paths,
+            user=user,
+            include=include or (),
+            exclude=exclude or (),
+            prune=prune,
+            show_progress=not json_out and err.is_terminal,
+        )
+    if json_out:
+        out.print_json(data=report.to_dict())
+    else:
+        render.ingest_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str | None, typer.Argument(help="What to look for.", show_default=False)
+    ] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", help="Search by this image (alone or with QUERY).")
+    ] = None,
+    k: Annotated[int | None, typer.Option("-k", "--top-k", min=1, help="How many results.")] = None,
+    source: SourceOpt = None,
+    store: StoreOpt = DEFAULT_STORE,
+    user: UserOpt = None,
+    pipeline: PipelineOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search the store by text, by image, or both."""
+    if not query and image is None:
+        raise typer.BadParameter("give a QUERY, an --image, or both")
+    with handle_errors():
+        rag = RAG.open(store, pipeline=pipeline, create=False)
+        results = rag.search(query, image=image, user=user, k=k, source=source)
+    if json_out:
+        out.print_json(data=[h.to_dict() for h in results])
+        return
+    render.hits(results, f"Results for {query!r}" if query else "Results for the query image")
+
+
+@app.command()
+def stats(
+    store: StoreOpt = DEFAULT_STORE,
+    user: UserOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """What the store holds: files, nodes by kind, indexes, size."""
+    with handle_errors():
+        result = RAG.open(store, create=False).stats(user=user)
+    if json_out:
+        out.print_json(data=result.to_dict())
+    else:
+        render.store_stats(result)
+
+
+@app.command()
+def pipelines(json_out: JsonOpt = False) -> None:
+    """List the named pipelines."""
+    found: dict[str, Any] = {}
+    with handle_errors():
+        for name, path in available_pipelines().items():
+            found[name] = {"file": str(path), "description": load_pipeline(path).description}
+    if json_out:
+        out.print_json(data=found)
+        return
+    table = Table("name", "description", "file")
+    for name, info in found.items():
+        table.add_row(name, info["description"], info["file"])
+    out.print(table)
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to write the demo corpus and its store.")
+    ] = Path("demo-corpus"),
+) -> None:
+    """Generate a small corpus (PDFs with a table, a chart and a scan; Markdown; HTML;
+    photos), ingest it with the offline default, search it, and answer a question."""
+    from mmrag.cli.answers import print_answer
+    from mmrag.demo import DEMO_QUESTION, DEMO_UNANSWERABLE, build_demo_corpus, demo_queries
+
+    with handle_errors():
+        docs = build_demo_corpus(directory / "docs")
+        err.print(f"Demo corpus written to {docs}")
+        rag = RAG.open(directory / "store")
+        render.ingest_report(rag.ingest([docs], show_progress=err.is_terminal))
+        queries = demo_queries(docs)
+        for query in queries:
+            found = rag.search(query.text, image=query.image, k=3)
+            render.hits(found, f"search: {query.text or f'image {query.image}'}", scores=False)
+        for question in (DEMO_QUESTION, DEMO_UNANSWERABLE):
+            out.rule(f"ask: {question}")
+            print_answer(rag.ask_stream(question))

@@ -1,0 +1,102 @@
+"""How the CLI shows results: rich tables on stdout, summaries and failures on stderr."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+
+from mmrag.api import StoreStats
+from mmrag.cli.app import err, out
+from mmrag.ingest import IngestReport
+from mmrag.schema import Answer, ScoredNode
+
+
+def ingest_report(report: IngestReport) -> None:
+    parts = [
+        f"{report.ingested} ingested",
+        f"{report.unchanged} unchanged",
+        f"{len(report.failed)} failed",
+    ]
+    if report.skipped:
+        parts.append(f"{report.skipped} skipped")
+    if report.pruned:
+        parts.append(f"{report.pruned} pruned")
+    if report.unsupported:
+        parts.append(f"{report.unsupported} unsupported files ignored")
+    err.print(
+        f"{', '.join(parts)} · {report.pages} pages, {report.images} images, "
+        f"{report.nodes_written} nodes written in {report.seconds:.1f}s"
+    )
+    for failure in report.failed:
+        line = Text.assemble(("failed: ", "red"), f"{failure.path}: {failure.reason}")
+        err.print(line, highlight=False, soft_wrap=True)
+
+
+def hits(results: Sequence[ScoredNode], title: str, *, scores: bool = True) -> None:
+    if not results:
+        out.print("No results.")
+        return
+    table = Table(title=title)
+    columns = (
+        ["#", "score", "kind", "source", "page", "text"]
+        if scores
+        else ["#", "kind", "source", "page", "text"]
+    )
+    for column in columns:
+        table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
+    for rank, hit in enumerate(results, start=1):
+        n = hit.node
+        row = [str(rank), f"{hit.score:.4f}"] if scores else [str(rank)]
+        row += [
+            n.kind.value,
+            Path(n.source).name,
+            str(n.page or ""),
+            " ".join(n.text.split())[:160] or "—",
+        ]
+        table.add_row(*row)
+    out.print(table)
+
+
+def answer_sources(answer: Answer) -> None:
+    """The items the answer cites (and, dimmed, the rest of what the model saw)."""
+    if not answer.context:
+        return
+    cited = {c.number: c for c in answer.citations}
+    table = Table(title="Sources", title_justify="left")
+    for column in ("#", "cited", "kind", "source", "page", "text"):
+        table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
+    for number, item in enumerate(answer.context, start=1):
+        n = item.node
+        mark = ("inferred" if cited[number].inferred else "yes") if number in cited else ""
+        style = None if number in cited else "dim"
+        table.add_row(
+            str(number),
+            mark,
+            n.kind.value,
+            Path(n.source).name,
+            str(n.page or ""),
+            " ".join(n.text.split())[:70],
+            style=style,
+        )
+    out.print(table)
+    timing = " · ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items())
+    tokens = f"{answer.prompt_tokens} prompt + {answer.completion_tokens} answer tokens"
+    err.print(Text(f"{answer.model or 'no model call'} · {tokens} · {timing}", style="dim"))
+
+
+def store_stats(result: StoreStats) -> None:
+    table = Table(show_header=False, title=f"Store {result.uri}")
+    table.add_row("pipeline", result.pipeline)
+    table.add_row("text embedder", result.text_embedder)
+    table.add_row("image embedder", result.image_embedder or "none")
+    table.add_row("files", str(result.files))
+    for kind, count in sorted(result.nodes.items()):
+        table.add_row(f"{kind} nodes", str(count))
+    table.add_row("indexes", ", ".join(result.indexes) or "none")
+    table.add_row("version", str(result.version))
+    if result.size_bytes is not None:
+        table.add_row("size", f"{result.size_bytes / 1e6:.1f} MB")
+    out.print(table)

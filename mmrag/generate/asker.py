@@ -1,0 +1,125 @@
+"""Question answering end to end: retrieve, assemble the prompt, generate, cite."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from PIL import Image
+
+from mmrag.components import Components
+from mmrag.generate.answer import Answerer
+from mmrag.generate.prompt import Prompt, build_prompt
+from mmrag.models.mllm import GenerationOptions, ImagePart
+from mmrag.models.summarize import ImageContext
+from mmrag.retrieve import Searcher
+from mmrag.schema import Answer, MemoryRef, ScoredNode
+from mmrag.store import Store
+
+
+class Asker:
+    def __init__(self, store: Store, components: Components, searcher: Searcher) -> None:
+        self.store = store
+        self.components = components
+        self.searcher = searcher
+
+    def ask(
+        self,
+        question: str,
+        *,
+        image: Image.Image | None = None,
+        user: str | None = None,
+        where: str | None = None,
+        memories: list[MemoryRef] | None = None,
+    ) -> Answer:
+        started = time.perf_counter()
+        prompt = self.prepare(question, image=image, user=user, where=where, memories=memories)
+        retrieved = time.perf_counter()
+        answer = self._answerer().answer(question, prompt)
+        return _timed(answer, started, retrieved)
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        image: Image.Image | None = None,
+        user: str | None = None,
+        where: str | None = None,
+        memories: list[MemoryRef] | None = None,
+    ) -> Iterator[str | Answer]:
+        started = time.perf_counter()
+        prompt = self.prepare(question, image=image, user=user, where=where, memories=memories)
+        retrieved = time.perf_counter()
+        for item in self._answerer().stream(question, prompt):
+            yield _timed(item, started, retrieved) if isinstance(item, Answer) else item
+
+    def prepare(
+        self,
+        question: str,
+        *,
+        image: Image.Image | None = None,
+        user: str | None = None,
+        where: str | None = None,
+        memories: list[MemoryRef] | None = None,
+    ) -> Prompt:
+        """Retrieve context for ``question`` (and ``image``) and build the prompt."""
+        settings = self.components.config.generation
+        context: list[ScoredNode] = []
+        k = settings.context_items
+        if k and image is not None:
+            # What the user's image looks like comes first: a generic question ("what is
+            # this?") would otherwise let text matches outrank even an identical image.
+            context = self.searcher.search(
+                None, image=image, user=user, k=max(1, k // 2), where=where
+            )
+        if k:
+            seen = {c.node.image_id or c.node.id for c in context}
+            for hit in self.searcher.search(question, user=user, k=k, where=where):
+                if len(context) >= k:
+                    break
+                if (hit.node.image_id or hit.node.id) not in seen:
+                    context.append(hit)
+        return build_prompt(
+            question,
+            context,
+            capabilities=self.components.generator.capabilities,
+            templates=settings.templates,
+            memories=memories or [],
+            query_image=self._query_image(image) if image is not None else None,
+            load_image=lambda image_id: self.store.image_bytes(image_id, user=user),
+            max_item_chars=settings.max_item_chars,
+        )
+
+    def _answerer(self) -> Answerer:
+        settings = self.components.config.generation
+        options = GenerationOptions(
+            max_tokens=settings.max_tokens, temperature=settings.temperature, seed=settings.seed
+        )
+        return Answerer(
+            self.components.generator,
+            settings.templates,
+            options,
+            min_similarity=settings.min_similarity,
+            require_support=settings.require_support,
+        )
+
+    def _query_image(self, image: Image.Image) -> ImagePart:
+        """The user's image, with a text stand-in (OCR + summary) for text-only models."""
+        ocr_text = ""
+        if self.components.ocr is not None:
+            ocr_text = self.components.ocr.recognize([image])[0].text
+        summary = ocr_text
+        if self.components.summarizer is not None:
+            summary = self.components.summarizer.summarize(
+                [image], [ImageContext(ocr_text=ocr_text)]
+            )[0]
+        return ImagePart.from_pil(image, summary=summary, fmt="JPEG")
+
+
+def _timed(answer: Answer, started: float, retrieved: float) -> Answer:
+    answer.timings = {
+        "retrieve": round(retrieved - started, 3),
+        **answer.timings,
+        "total": round(time.perf_counter() - started, 3),
+    }
+    return answer

