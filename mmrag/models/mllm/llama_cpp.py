@@ -46,6 +46,8 @@ class LlamaCppConfig(BackendConfig):
     #: Chat template name (e.g. "chatml"); ``None`` uses the template inside the GGUF.
     chat_format: str | None = None
     seed: int = 0
+    #: Small models loop ("Click on the headset… Click on the headset…") without it.
+    repeat_penalty: float = 1.1
 
 
 @mllms.register("llama-cpp", LlamaCppConfig)
@@ -140,6 +142,7 @@ class LlamaCppMLLM:
             "top_p": options.top_p,
             "stop": list(options.stop),
             "seed": options.seed if options.seed is not None else self.config.seed,
+            "repeat_penalty": self.config.repeat_penalty,
         }
         if logprobs and options.top_logprobs > 0:
             args |= {"logprobs": True, "top_logprobs": options.top_logprobs}
