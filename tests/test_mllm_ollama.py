@@ -220,3 +220,22 @@ def test_registered_with_its_config() -> None:
     assert isinstance(llm, OllamaBackend) and llm.name == "ollama:qwen2.5vl:3b"
     caps = llm.capabilities
     assert (caps.images, caps.max_images, caps.context_tokens) == (True, 4, 8192)
+
+
+@pytest.mark.parametrize("vision", [False, True])
+def test_contract(stub: StubServer, vision: bool) -> None:
+    from tests.mllm_contract import check_mllm_contract
+
+    stub.route(
+        "POST",
+        CHAT,
+        Reply(body=answer()),
+        Reply(chunks=ndjson("Hel", "lo", "!")),
+        Reply(body=answer()),
+    )
+    check_mllm_contract(backend(stub.url, vision=vision))
+    sent = [r.json() for r in stub.requests_to(CHAT)]
+    image_request = sent[2]["messages"][0]
+    assert ("images" in image_request) is vision
+    if not vision:
+        assert "a sign saying HELLO" in image_request["content"]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mmrag.api import RAG
@@ -62,8 +63,8 @@ def print_answer(stream: Iterator[str | Answer]) -> Answer | None:
             out.print(item, end="", highlight=False, markup=False, soft_wrap=True)
     out.print()
     if final is not None:
-        if final.text.strip() and not final.answerable:
-            out.print("[dim](not answerable from the documents)[/dim]")
+        if final.raw_text:
+            out.print(f"[dim](the model said: {escape(final.raw_text[:200])})[/dim]")
         render.answer_sources(final)
     return final
 
