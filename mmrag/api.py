@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,10 @@ from mmrag.errors import MmragError, StoreError
 from mmrag.generate.asker import Asker
 from mmrag.ingest import Ingestor, IngestProgress, IngestReport, RichProgress
 from mmrag.ingest.images import open_query_image
-from mmrag.retrieve import Searcher
+from mmrag.retrieve import Retrieval, Retriever, SearchFilter
 from mmrag.schema import Answer, ScoredNode
 from mmrag.store import Store
-from mmrag.store.filters import read_scope, source_filter, validate_user
+from mmrag.store.filters import read_scope, validate_user
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ class RAG:
         self.config = config
         self._pipeline_source = pipeline_source
         self.components = Components(config)
-        self._searcher = Searcher(store, self.components)
-        self._asker = Asker(store, self.components, self._searcher)
+        self.retriever = Retriever(store, self.components)
+        self._asker = Asker(store, self.components, self.retriever)
 
     @classmethod
     def open(
@@ -149,15 +149,37 @@ class RAG:
         user: str | None = None,
         k: int | None = None,
         source: str | Sequence[str] | None = None,
+        filters: SearchFilter | None = None,
     ) -> list[ScoredNode]:
-        """The best ``k`` nodes for a text query and/or a query image, best first.
+        """The most relevant nodes for a text query and/or a query image, best first.
 
-        ``source`` limits the search to files matching a path or glob (``report.pdf``,
-        ``papers/*.pdf``, ``/data/*``); several patterns match any of them.
+        Without ``k`` the pipeline's adaptive k decides how many (those whose relevancy
+        score passes its threshold); with ``k``, exactly the best ``k``. ``source``
+        limits the search to files matching a path or glob (``report.pdf``,
+        ``papers/*.pdf``); ``filters`` adds documents, kinds and page ranges.
         """
+        return self.retrieve(
+            query, image=image, user=user, k=k, source=source, filters=filters
+        ).items
+
+    def retrieve(
+        self,
+        query: str | None = None,
+        *,
+        image: str | Path | bytes | Image.Image | None = None,
+        user: str | None = None,
+        k: int | None = None,
+        source: str | Sequence[str] | None = None,
+        filters: SearchFilter | None = None,
+    ) -> Retrieval:
+        """Like :meth:`search`, with candidate counts and timings."""
         validate_user(user)
-        return self._searcher.search(
-            query, image=self._query_image(image), user=user, k=k, where=self._where(source)
+        return self.retriever.retrieve(
+            query,
+            image=self._query_image(image),
+            user=user,
+            k=k,
+            filters=_with_sources(filters, source),
         )
 
     def ask(
@@ -182,7 +204,7 @@ class RAG:
         """
         validate_user(user)
         return self._asker.ask(
-            question, image=self._query_image(image), user=user, where=self._where(source)
+            question, image=self._query_image(image), user=user, filters=_with_sources(None, source)
         )
 
     def ask_stream(
@@ -196,7 +218,7 @@ class RAG:
         """Like :meth:`ask`, yielding text as it is generated, then the :class:`Answer`."""
         validate_user(user)
         yield from self._asker.ask_stream(
-            question, image=self._query_image(image), user=user, where=self._where(source)
+            question, image=self._query_image(image), user=user, filters=_with_sources(None, source)
         )
 
     def image(self, image_id: str, *, user: str | None = None) -> Image.Image | None:
@@ -227,10 +249,6 @@ class RAG:
             return None
         return open_query_image(str(image) if isinstance(image, Path) else image)
 
-    @staticmethod
-    def _where(source: str | Sequence[str] | None) -> str | None:
-        return source_filter([source] if isinstance(source, str) else list(source or []))
-
     def _prepare_store(self) -> None:
         """Create the nodes table for this pipeline's embedders and record the pipeline."""
         text = self.components.text_embedder
@@ -251,6 +269,14 @@ class RAG:
                 "image_dim": image.dim if image else None,
             }
         self.store.set_meta(updates)
+
+
+def _with_sources(filters: SearchFilter | None, source: str | Sequence[str] | None) -> SearchFilter:
+    filters = filters or SearchFilter()
+    if source is None:
+        return filters
+    extra = (source,) if isinstance(source, str) else tuple(source)
+    return replace(filters, sources=filters.sources + extra)
 
 
 def _stored_pipeline(uri: str, stored: Any, source: str | None) -> PipelineConfig:

@@ -21,6 +21,7 @@ from mmrag.generate.templates import PromptTemplates
 from mmrag.models.image_embed import image_embedders
 from mmrag.models.mllm import mllms
 from mmrag.models.ocr import ocr_engines
+from mmrag.models.relevance import relevancy_scorers
 from mmrag.models.summarize import image_summarizers
 from mmrag.models.text_embed import text_embedders
 from mmrag.registry import BackendConfig
@@ -32,6 +33,7 @@ ImageEmbedderConfig = Annotated[
     SerializeAsAny[BackendConfig], BeforeValidator(image_embedders.parse)
 ]
 OcrConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(ocr_engines.parse)]
+ScorerConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(relevancy_scorers.parse)]
 MLLMConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(mllms.parse)]
 SummarizerConfig = Annotated[
     SerializeAsAny[BackendConfig], BeforeValidator(image_summarizers.parse)
@@ -68,7 +70,28 @@ class IngestConfig(_Section):
     commit_every: int = Field(default=64, ge=1)
 
 
+class AdaptiveKConfig(_Section):
+    """Keep candidates whose relevancy score reaches ``tau``: at least ``k_min``, at most
+    ``k_max`` (Mortaheb et al.: *up to* k, not always k)."""
+
+    enabled: bool = True
+    tau: float = Field(default=0.08, ge=0.0, le=1.0)
+    k_min: int = Field(default=1, ge=0)
+    k_max: int = Field(default=10, ge=1)
+
+
+class RerankConfig(_Section):
+    """An MLLM re-ranks the kept items by P("Yes") to "is this relevant?" (MM-Embed)."""
+
+    enabled: bool = False
+    #: The judging model; ``None`` uses the pipeline's generator.
+    judge: dict[str, object] | None = None
+    #: How many of the best items it re-ranks (each costs one model call, cached).
+    top_n: int = Field(default=10, ge=1)
+
+
 class RetrievalConfig(_Section):
+    #: Items returned when adaptive k is off or a fixed k is asked for.
     k: int = Field(default=5, ge=1)
     #: Candidates fetched from each retriever before fusion.
     candidates: int = Field(default=50, ge=1)
@@ -77,8 +100,25 @@ class RetrievalConfig(_Section):
     #: Per-retriever weights in rank fusion. Text has two lists (vector and BM25) where a
     #: query image has one; weighting that one 2 gives the two modalities equal say.
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"text_vector": 1.0, "full_text": 1.0, "image_vector": 2.0}
+        default_factory=lambda: {
+            "text_vector": 1.0,
+            "full_text": 1.0,
+            "image_vector": 2.0,
+            "text_image": 1.0,
+        }
     )
+    #: Relevancy score per candidate in [0, 1]; ``None`` ranks by fusion alone.
+    scorer: ScorerConfig | None = Field(
+        default_factory=lambda: relevancy_scorers.parse({"type": "calibrated"})
+    )
+    #: How many fused candidates the scorer sees (cross-encoders and judges are slow).
+    score_top: int = Field(default=100, ge=1)
+    #: At most this many items from one page (0: no limit): the context covers more pages.
+    max_per_page: int = Field(default=1, ge=0)
+    #: A chart or image in the context brings its page's best text along (its caption).
+    page_neighbours: bool = True
+    adaptive: AdaptiveKConfig = Field(default_factory=AdaptiveKConfig)
+    rerank: RerankConfig = Field(default_factory=RerankConfig)
 
 
 class GenerationConfig(_Section):

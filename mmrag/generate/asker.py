@@ -12,16 +12,16 @@ from mmrag.generate.answer import Answerer
 from mmrag.generate.prompt import Prompt, build_prompt
 from mmrag.models.mllm import GenerationOptions, ImagePart
 from mmrag.models.summarize import ImageContext
-from mmrag.retrieve import Searcher
+from mmrag.retrieve import Retriever, SearchFilter
 from mmrag.schema import Answer, MemoryRef, ScoredNode
 from mmrag.store import Store
 
 
 class Asker:
-    def __init__(self, store: Store, components: Components, searcher: Searcher) -> None:
+    def __init__(self, store: Store, components: Components, retriever: Retriever) -> None:
         self.store = store
         self.components = components
-        self.searcher = searcher
+        self.retriever = retriever
 
     def ask(
         self,
@@ -29,11 +29,11 @@ class Asker:
         *,
         image: Image.Image | None = None,
         user: str | None = None,
-        where: str | None = None,
+        filters: SearchFilter | None = None,
         memories: list[MemoryRef] | None = None,
     ) -> Answer:
         started = time.perf_counter()
-        prompt = self.prepare(question, image=image, user=user, where=where, memories=memories)
+        prompt = self.prepare(question, image=image, user=user, filters=filters, memories=memories)
         retrieved = time.perf_counter()
         answer = self._answerer().answer(question, prompt)
         return _timed(answer, started, retrieved)
@@ -44,11 +44,11 @@ class Asker:
         *,
         image: Image.Image | None = None,
         user: str | None = None,
-        where: str | None = None,
+        filters: SearchFilter | None = None,
         memories: list[MemoryRef] | None = None,
     ) -> Iterator[str | Answer]:
         started = time.perf_counter()
-        prompt = self.prepare(question, image=image, user=user, where=where, memories=memories)
+        prompt = self.prepare(question, image=image, user=user, filters=filters, memories=memories)
         retrieved = time.perf_counter()
         for item in self._answerer().stream(question, prompt):
             yield _timed(item, started, retrieved) if isinstance(item, Answer) else item
@@ -59,7 +59,7 @@ class Asker:
         *,
         image: Image.Image | None = None,
         user: str | None = None,
-        where: str | None = None,
+        filters: SearchFilter | None = None,
         memories: list[MemoryRef] | None = None,
     ) -> Prompt:
         """Retrieve context for ``question`` (and ``image``) and build the prompt."""
@@ -69,12 +69,14 @@ class Asker:
         if k and image is not None:
             # What the user's image looks like comes first: a generic question ("what is
             # this?") would otherwise let text matches outrank even an identical image.
-            context = self.searcher.search(
-                None, image=image, user=user, k=max(1, k // 2), where=where
-            )
+            context = self.retriever.retrieve(
+                None, image=image, user=user, filters=filters, k=max(1, k // 2)
+            ).items
         if k:
             seen = {c.node.image_id or c.node.id for c in context}
-            for hit in self.searcher.search(question, user=user, k=k, where=where):
+            # Adaptive k decides how much is relevant; context_items caps what the model reads.
+            found = self.retriever.retrieve(question, user=user, filters=filters, neighbours=True)
+            for hit in found.items:
                 if len(context) >= k:
                     break
                 if (hit.node.image_id or hit.node.id) not in seen:

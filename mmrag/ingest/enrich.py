@@ -17,6 +17,7 @@ from mmrag.errors import MmragError
 from mmrag.ingest.document import DocImage, LoadedDocument, TextBlock
 from mmrag.models.summarize import ImageContext
 from mmrag.schema import Node, NodeKind, make_node_id
+from mmrag.store.documents import DocumentRow
 from mmrag.timing import StageTimer
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class EnrichedBatch:
     nodes: list[Node] = field(default_factory=list)
     images: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     nodes_per_source: dict[str, int] = field(default_factory=dict)
+    documents: list[DocumentRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -79,6 +81,7 @@ class Enricher:
             node.text_vector = vector
         for node in out.nodes:
             out.nodes_per_source[node.source] = out.nodes_per_source.get(node.source, 0) + 1
+        out.documents = [_document_row(p, out.nodes) for p in docs]
         return out
 
     # -- OCR --------------------------------------------------------------------------
@@ -224,6 +227,24 @@ def _image_node(
         image_id=im.image_id,
         user=pending.user,
         metadata=dict(metadata),
+    )
+
+
+def _document_row(pending: PendingDoc, nodes: Sequence[Node]) -> DocumentRow:
+    """The whole document as one text (chunks and image summaries in page order)."""
+    own = [n for n in nodes if n.source == pending.doc.source and n.kind != NodeKind.IMAGE]
+    own.sort(key=lambda n: (n.page or 0, n.kind != NodeKind.TEXT))
+    text = "\n".join(n.text for n in own)
+    title = str(pending.doc.metadata.get("title") or "")
+    if not title:
+        title = next((line.strip() for line in text.splitlines() if line.strip()), "")[:200]
+    return DocumentRow(
+        user=pending.user,
+        source=pending.doc.source,
+        doc_id=pending.doc_id,
+        title=title,
+        pages=pending.doc.pages,
+        text=text,
     )
 
 

@@ -118,6 +118,7 @@ class Ingestor:
         with self.timer.stage("write"):
             sources = [x.record.source for x in group]
             self.store.replace_sources(user, sources, batch.nodes, batch.images)
+            self.store.documents.replace(user, sources, batch.documents)
             for x in group:
                 x.record.nodes = batch.nodes_per_source.get(x.record.source, 0)
             self.store.files.upsert([x.record for x in group])

@@ -23,6 +23,7 @@ from lancedb.index import FTS, Bitmap, BTree, IvfHnswSq
 
 from mmrag.errors import StoreError
 from mmrag.schema import Node, NodeKind
+from mmrag.store.documents import DOCUMENTS, DOCUMENTS_SCHEMA, DocumentTable
 from mmrag.store.files import FileLedger
 from mmrag.store.filters import all_of, in_list, read_scope, sql_str, write_scope
 from mmrag.store.tables import (
@@ -61,6 +62,7 @@ class Store:
         self._db = db
         self._nodes: Any | None = None
         self.files = FileLedger(self._open_or_create(FILES, FILES_SCHEMA))
+        self.documents = DocumentTable(self._open_or_create(DOCUMENTS, DOCUMENTS_SCHEMA))
         self._meta = self._open_or_create(META, META_SCHEMA)
 
     @classmethod
@@ -123,6 +125,7 @@ class Store:
         table = self._nodes_table(required=False)
         if table is not None and sources:
             table.delete(all_of(write_scope(user), in_list("source", sources)))
+        self.documents.delete(user, sources)
 
     def vector_search(
         self,
@@ -216,9 +219,7 @@ class Store:
                 logger.info("building ANN index on %s (%d rows)", column, rows)
                 table.create_index(column, config=IvfHnswSq(distance_type="cosine"))
         table.optimize()
-        self.files_table_optimize()
-
-    def files_table_optimize(self) -> None:
+        self.documents.refresh_index()
         self._db.open_table(FILES).optimize()
 
     def version(self) -> int:

@@ -1,0 +1,109 @@
+"""``mmrag tune``: fit the relevancy score and adaptive k on labelled questions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.progress import Progress
+from rich.table import Table
+
+from mmrag.api import RAG
+from mmrag.cli.app import (
+    DEFAULT_STORE,
+    JsonOpt,
+    PipelineOpt,
+    StoreOpt,
+    app,
+    err,
+    handle_errors,
+    out,
+)
+from mmrag.evaluate.dataset import load_dataset
+from mmrag.retrieve.tuning import SCOPES
+from mmrag.retrieve.tuning import tune as fit
+
+
+@app.command()
+def tune(
+    dataset: Annotated[
+        Path,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Labelled questions: JSONL examples with evidence, or MMLongBench's samples.json.",
+        ),
+    ],
+    store: StoreOpt = DEFAULT_STORE,
+    pipeline: PipelineOpt = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the tuned pipeline YAML here.")
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="document (search within the gold file) and/or corpus."),
+    ] = None,
+    min_hit_ratio: Annotated[
+        float,
+        typer.Option(
+            help="Keep at least this share of fixed-k's hit rate while shrinking context."
+        ),
+    ] = 0.95,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N questions.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit the calibrated relevancy score and the adaptive-k threshold tau on your data.
+
+    The store must already hold the documents the questions are about. The tuned
+    pipeline is written with --out; use it with --pipeline.
+    """
+    scopes = tuple(scope or SCOPES)
+    if unknown := set(scopes) - set(SCOPES):
+        raise typer.BadParameter(f"unknown scope {sorted(unknown)}; use document or corpus")
+    with handle_errors():
+        rag = RAG.open(store, pipeline=pipeline, create=False)
+        examples = load_dataset(dataset)[:limit]
+        with Progress(console=err, transient=True, disable=json_out or not err.is_terminal) as bar:
+            task = bar.add_task("Collecting candidates", total=len(examples))
+            result = fit(
+                rag.retriever,
+                examples,
+                scopes=scopes,
+                min_hit_ratio=min_hit_ratio,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    if out_path is not None:
+        data = result.config.model_dump(mode="json")
+        data["description"] = f"{data.get('description') or ''} Tuned on {dataset.name}.".strip()
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    t = result.threshold
+    if json_out:
+        out.print_json(
+            data={
+                "queries": result.queries,
+                "weights": result.calibration.weights,
+                "bias": result.calibration.bias,
+                "tau": t.tau,
+                "hit_rate": t.hit_rate,
+                "mean_items": t.mean_items,
+                "fixed_k_hit_rate": t.fixed_k_hit_rate,
+                "fixed_k_mean_items": t.fixed_k_mean_items,
+                "out": str(out_path) if out_path else None,
+            }
+        )
+        return
+    table = Table("feature", "weight", title=f"Calibration ({result.queries} labelled searches)")
+    for name, weight in result.calibration.weights.items():
+        table.add_row(name, f"{weight:+.3f}")
+    table.add_row("bias", f"{result.calibration.bias:+.3f}")
+    out.print(table)
+    out.print(
+        f"tau = {t.tau:.2f}: a relevant item among the context for {t.hit_rate:.1%} of searches "
+        f"with {t.mean_items:.1f} items on average (fixed k: {t.fixed_k_hit_rate:.1%} with "
+        f"{t.fixed_k_mean_items:.1f} items)"
+    )
+    if out_path is not None:
+        out.print(f"Tuned pipeline written to {out_path}")

@@ -1,0 +1,97 @@
+"""Features of a (query, candidate) pair, the input of the calibrated relevancy score.
+
+They describe how each retriever saw the candidate (similarity, BM25 relative to the
+query's best, rank), its page (how well its page-mates matched), its document (how well
+the whole document matched: which report is this about?) and what the query says about
+pages ("on page 12"). All are in [0, 1] so one set of weights fits every query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mmrag.models.relevance.base import Candidates
+from mmrag.schema import NodeKind, ScoredNode
+
+FEATURES = (
+    "text_cos",
+    "text_cos_rel",
+    "bm25_rel",
+    "inv_rank_vector",
+    "inv_rank_bm25",
+    "both_text_lists",
+    "image_cos",
+    "page_context",
+    "doc_prior",
+    "page_mention",
+    "is_image",
+    "rrf",
+)
+
+_PAGE_MENTION = re.compile(r"\b(?:page|slide|p\.)\s*(\d{1,4})\b", re.IGNORECASE)
+
+
+def mentioned_pages(query: str | None) -> list[int]:
+    return [int(m) for m in _PAGE_MENTION.findall(query or "")]
+
+
+def feature_matrix(candidates: Candidates, items: Sequence[ScoredNode], rrf_k: int) -> np.ndarray:
+    """One row of :data:`FEATURES` per item (items come from fusing ``candidates``)."""
+    best_cos = _best(candidates, "text_vector")
+    best_bm25 = _best(candidates, "full_text")
+    best_doc = max((d.score for d in candidates.documents), default=0.0)
+    doc_score = {d.source: d.score / best_doc for d in candidates.documents} if best_doc > 0 else {}
+    mentions = mentioned_pages(candidates.query)
+
+    rows = np.zeros((len(items), len(FEATURES)), dtype=np.float32)
+    for i, item in enumerate(items):
+        s = item.scores
+        cos = s.get("text_vector", {}).get("score", 0.0)
+        bm25 = s.get("full_text", {}).get("score", 0.0)
+        rows[i, 0] = max(cos, 0.0)
+        rows[i, 1] = max(cos, 0.0) / best_cos if best_cos > 0 else 0.0
+        rows[i, 2] = bm25 / best_bm25 if best_bm25 > 0 else 0.0
+        rows[i, 3] = 1.0 / s["text_vector"]["rank"] if "text_vector" in s else 0.0
+        rows[i, 4] = 1.0 / s["full_text"]["rank"] if "full_text" in s else 0.0
+        rows[i, 5] = float("text_vector" in s and "full_text" in s)
+        rows[i, 6] = max(
+            s.get("image_vector", {}).get("score", 0.0),
+            s.get("text_image", {}).get("score", 0.0),
+            0.0,
+        )
+        rows[i, 8] = doc_score.get(item.node.source, 0.0)
+        rows[i, 9] = _mention(item.node.page, mentions)
+        rows[i, 10] = float(item.node.kind in (NodeKind.IMAGE, NodeKind.IMAGE_SUMMARY))
+        rows[i, 11] = min(1.0, item.score * rrf_k / 2)
+    # How well the item's page matched, through any of its nodes.
+    page_best: dict[tuple[str, int | None], float] = defaultdict(float)
+    for i, item in enumerate(items):
+        key = (item.node.source, item.node.page)
+        page_best[key] = max(page_best[key], (rows[i, 1] + rows[i, 2]) / 2)
+    for i, item in enumerate(items):
+        rows[i, 7] = (
+            page_best[(item.node.source, item.node.page)]
+            if item.node.page is not None
+            else (rows[i, 1] + rows[i, 2]) / 2
+        )
+    return rows
+
+
+def _best(candidates: Candidates, name: str) -> float:
+    return max((h.score for h in candidates.lists.get(name, [])), default=0.0)
+
+
+def _mention(page: int | None, mentions: list[int]) -> float:
+    if page is None or not mentions:
+        return 0.0
+    distance = min(abs(page - m) for m in mentions)
+    return 1.0 if distance == 0 else 0.5 if distance == 1 else 0.0
+
+
+def page_key(item: ScoredNode) -> tuple[str, int | None]:
+    return (Path(item.node.source).as_posix(), item.node.page)

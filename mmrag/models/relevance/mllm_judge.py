@@ -1,0 +1,93 @@
+"""MLLM judge relevancy: P("Yes") for "Is this relevant to the question? Yes or No".
+
+MM-Embed's zero-shot reranking and Mortaheb et al.'s relevancy score: ask the model,
+read the log-probabilities of "Yes" and "No" as the next token, and use
+``P(Yes) / (P(Yes) + P(No))``. Works with any backend that returns log-probs
+(llama.cpp, OpenAI-compatible servers, transformers). Scores are cached per
+(model, question, item), so re-ranking the same candidates again is free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from mmrag.errors import ModelError
+from mmrag.models.mllm import MLLM, GenerationOptions, Message, mllms
+from mmrag.models.relevance.base import Candidates, item_text, relevancy_scorers
+from mmrag.registry import BackendConfig
+from mmrag.schema import ScoredNode
+
+PROMPT = (
+    "Question: {question}\n\nPassage ({kind}):\n{passage}\n\n"
+    "Does the passage contain information that helps answer the question? Answer Yes or No."
+)
+_YES = {"yes", "Yes", "YES", " yes", " Yes"}
+_NO = {"no", "No", "NO", " no", " No"}
+
+
+class MLLMJudgeConfig(BackendConfig):
+    type: Literal["mllm-judge"] = "mllm-judge"
+    #: The judging model (any MLLM backend config); default: the offline SmolLM2.
+    model: dict[str, Any] = Field(default_factory=lambda: {"type": "llama-cpp"})
+    prompt: str = PROMPT
+    max_chars: int = 1200
+    cache_size: int = 20_000
+
+
+@relevancy_scorers.register("mllm-judge", MLLMJudgeConfig)
+class MLLMJudgeScorer:
+    def __init__(self, config: MLLMJudgeConfig, model: MLLM | None = None) -> None:
+        self.config = config
+        self._model = model
+        self._cache: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+
+    @property
+    def model(self) -> MLLM:
+        if self._model is None:
+            self._model = mllms.create(mllms.parse(self.config.model))
+        return self._model
+
+    @property
+    def name(self) -> str:
+        return f"mllm-judge:{self.model.name}"
+
+    def score(self, candidates: Candidates, items: Sequence[ScoredNode]) -> list[float]:
+        if not candidates.query:
+            return [0.0] * len(items)
+        return [self.judge(candidates.query, item) for item in items]
+
+    def judge(self, question: str, item: ScoredNode) -> float:
+        key = (self.model.name, question, item.node.id)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        value = self._p_yes(question, item)
+        self._cache[key] = value
+        if len(self._cache) > self.config.cache_size:
+            self._cache.popitem(last=False)
+        return value
+
+    def _p_yes(self, question: str, item: ScoredNode) -> float:
+        kind = "text" if item.node.kind.value == "text" else "image description"
+        text = self.config.prompt.format(
+            question=question, kind=kind, passage=item_text(item, self.config.max_chars)
+        )
+        return p_yes(self.model, [Message.text("user", text)])
+
+
+def p_yes(model: MLLM, messages: Sequence[Message]) -> float:
+    """``P(Yes) / (P(Yes) + P(No))`` of the model's next token (0.5 when neither shows)."""
+    if not model.capabilities.logprobs:
+        raise ModelError(f"{model.name} does not return log-probs, so it cannot judge relevancy")
+    out = model.generate(list(messages), GenerationOptions(max_tokens=1, top_logprobs=20))
+    if not out.logprobs:
+        raise ModelError(f"{model.name} returned no log-probs")
+    top = out.logprobs[0].top or {out.logprobs[0].token: out.logprobs[0].logprob}
+    yes = sum(math.exp(lp) for tok, lp in top.items() if tok in _YES)
+    no = sum(math.exp(lp) for tok, lp in top.items() if tok in _NO)
+    return yes / (yes + no) if yes + no > 0 else 0.5

@@ -1,0 +1,74 @@
+"""Candidate search: one ranked list per modality, plus documents for a document prior.
+
+- ``text_vector``: the query's text embedding against text, image summaries, memories;
+- ``full_text``: BM25 over the same;
+- ``image_vector``: a query image's features against images;
+- ``text_image``: the query text in the image space, when the image embedder is
+  cross-modal (CLIP, SigLIP);
+- documents: BM25 over whole documents (which report is this about?).
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from mmrag.components import Components
+from mmrag.models.image_embed import TextToImageEmbedder
+from mmrag.models.relevance.base import Candidates
+from mmrag.retrieve.filters import SearchFilter
+from mmrag.schema import TEXT_SEARCHABLE_KINDS, NodeKind
+from mmrag.store import Store
+
+
+class CandidateSearch:
+    def __init__(self, store: Store, components: Components) -> None:
+        self.store = store
+        self.components = components
+
+    def gather(
+        self,
+        query: str | None,
+        *,
+        image: Image.Image | None,
+        user: str | None,
+        filters: SearchFilter,
+        limit: int,
+    ) -> Candidates:
+        found = Candidates(query=query)
+        where = filters.where()
+        text_kinds = [k for k in TEXT_SEARCHABLE_KINDS if filters.allows(k)]
+        has_text = bool(query and query.strip())
+        if has_text and text_kinds:
+            assert query is not None
+            vector = self.components.text_embedder.embed([query], is_query=True)[0]
+            found.lists["text_vector"] = self.store.vector_search(
+                "text_vector", vector, user=user, kinds=text_kinds, limit=limit, where=where
+            )
+            found.lists["full_text"] = self.store.full_text_search(
+                query, user=user, kinds=text_kinds, limit=limit, where=where
+            )
+            found.documents = self.store.documents.search(
+                query, user=user, limit=20, where=filters.documents_where()
+            )
+        embedder = self.components.image_embedder
+        if embedder is not None and filters.allows(NodeKind.IMAGE):
+            if image is not None:
+                found.lists["image_vector"] = self.store.vector_search(
+                    "image_vector",
+                    embedder.embed_images([image])[0],
+                    user=user,
+                    kinds=[NodeKind.IMAGE],
+                    limit=limit,
+                    where=where,
+                )
+            if has_text and isinstance(embedder, TextToImageEmbedder):
+                assert query is not None
+                found.lists["text_image"] = self.store.vector_search(
+                    "image_vector",
+                    embedder.embed_texts([query])[0],
+                    user=user,
+                    kinds=[NodeKind.IMAGE],
+                    limit=limit,
+                    where=where,
+                )
+        return found

@@ -1,0 +1,72 @@
+"""Choosing the context from scored candidates: page diversity, neighbours, adaptive k.
+
+Adaptive k (Mortaheb et al. 2025): sort by relevancy score, keep the items whose score
+reaches a threshold, at least ``k_min`` and at most ``k_max`` of them — fewer irrelevant
+items than a fixed k, so fewer chances for the generator to go astray.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from mmrag.schema import NodeKind, ScoredNode
+
+
+def adaptive_k(
+    items: Sequence[ScoredNode], *, tau: float, k_min: int, k_max: int
+) -> list[ScoredNode]:
+    """Items (sorted best first) with score >= ``tau``, clamped to ``[k_min, k_max]``."""
+    keep = sum(1 for item in items if item.score >= tau)
+    return list(items[: max(k_min, min(keep, k_max))])
+
+
+def limit_per_page(items: Sequence[ScoredNode], max_per_page: int) -> list[ScoredNode]:
+    """At most ``max_per_page`` text chunks from any one page (0: no limit), order kept.
+
+    Images are not counted: a chart and the paragraph about it say different things.
+    """
+    if max_per_page <= 0:
+        return list(items)
+    seen: Counter[tuple[str, int]] = Counter()
+    kept = []
+    for item in items:
+        if item.node.page is None or item.node.kind != NodeKind.TEXT:
+            kept.append(item)
+            continue
+        key = (item.node.source, item.node.page)
+        if seen[key] < max_per_page:
+            seen[key] += 1
+            kept.append(item)
+    return kept
+
+
+def with_page_text(
+    items: Sequence[ScoredNode], page_text: dict[tuple[str, int], ScoredNode]
+) -> list[ScoredNode]:
+    """After each image without its page's text in the list, that page's best text item.
+
+    A chart found by its pixels or its OCR'd labels is read with its caption and the
+    paragraph that discusses it; the neighbour scores just below the image.
+    """
+    present = {(i.node.source, i.node.page) for i in items if i.node.kind == NodeKind.TEXT}
+    out: list[ScoredNode] = []
+    for item in items:
+        out.append(item)
+        key = (item.node.source, item.node.page)
+        if (
+            item.node.kind in (NodeKind.IMAGE, NodeKind.IMAGE_SUMMARY)
+            and item.node.page is not None
+            and key not in present
+            and key in page_text
+        ):
+            neighbour = page_text[key]
+            out.append(
+                ScoredNode(
+                    neighbour.node,
+                    item.score * 0.99,
+                    {**neighbour.scores, "neighbour_of": {"rank": 0.0, "score": item.score}},
+                )
+            )
+            present.add(key)
+    return out

@@ -1,0 +1,223 @@
+"""Fitting the calibrated relevancy score and the adaptive-k threshold on labelled data.
+
+``mmrag tune`` runs candidate search for each labelled question (within its document
+and across the corpus), computes the features of every candidate, labels a candidate
+relevant when its page is gold evidence, fits a logistic regression (scikit-learn), and
+picks the threshold tau that keeps the smallest context while still finding a relevant
+item for nearly as many questions as a fixed k would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import numpy as np
+
+from mmrag.config import PipelineConfig
+from mmrag.errors import ConfigError
+from mmrag.evaluate.dataset import Example
+from mmrag.models.deps import require
+from mmrag.models.relevance.features import FEATURES, feature_matrix
+from mmrag.retrieve.filters import SearchFilter
+from mmrag.retrieve.retriever import Retriever
+from mmrag.retrieve.selection import adaptive_k, limit_per_page
+from mmrag.schema import Node, ScoredNode
+
+logger = logging.getLogger(__name__)
+
+SCOPES = ("document", "corpus")
+
+
+@dataclass(slots=True)
+class LabelledQuery:
+    example: Example
+    scope: str
+    items: list[ScoredNode]
+    features: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(slots=True)
+class Calibration:
+    weights: dict[str, float]
+    bias: float
+
+
+@dataclass(slots=True)
+class ThresholdChoice:
+    tau: float
+    hit_rate: float
+    mean_items: float
+    fixed_k_hit_rate: float
+    fixed_k_mean_items: float
+    curve: list[dict[str, float]] = field(default_factory=list)
+
+
+def is_evidence(example: Example) -> Callable[[Node], bool]:
+    """Does a node lie on the example's gold evidence (file and, if given, page)?"""
+
+    def check(node: Node) -> bool:
+        name = PurePosixPath(node.source).name
+        return any(
+            (ev.source in (node.source, name) or node.source.endswith("/" + ev.source))
+            and (not ev.pages or node.page in ev.pages)
+            for ev in example.evidence
+        )
+
+    return check
+
+
+def collect(
+    retriever: Retriever,
+    examples: Sequence[Example],
+    *,
+    scopes: Sequence[str] = SCOPES,
+    progress: Callable[[int], None] | None = None,
+) -> list[LabelledQuery]:
+    """Candidates, features and labels for every answerable example and scope."""
+    rrf_k = retriever.components.config.retrieval.rrf_k
+    out = []
+    for done, example in enumerate(examples, start=1):
+        if not example.evidence:
+            continue
+        relevant = is_evidence(example)
+        for scope in scopes:
+            filters = (
+                SearchFilter(sources=tuple(e.source for e in example.evidence))
+                if scope == "document"
+                else None
+            )
+            found, fused = retriever.candidates(
+                example.question, user=example.user, filters=filters
+            )
+            fused = fused[: retriever.components.config.retrieval.score_top]
+            if not fused:
+                continue
+            labels = np.array([relevant(item.node) for item in fused], dtype=np.int8)
+            out.append(
+                LabelledQuery(example, scope, fused, feature_matrix(found, fused, rrf_k), labels)
+            )
+        if progress:
+            progress(done)
+    return out
+
+
+def fit_calibration(
+    queries: Sequence[LabelledQuery], *, regularisation: float = 0.1
+) -> Calibration:
+    """Logistic regression of relevance on the features, over all candidates."""
+    x = np.vstack([q.features for q in queries]) if queries else np.zeros((0, len(FEATURES)))
+    y = np.concatenate([q.labels for q in queries]) if queries else np.zeros(0)
+    if len(set(y.tolist())) < 2:
+        raise ConfigError(
+            "tuning needs labelled questions with both relevant and irrelevant candidates"
+        )
+    linear = require(
+        "sklearn.linear_model", extra="local", purpose="mmrag tune", package="scikit-learn"
+    )
+    model = linear.LogisticRegression(C=regularisation, max_iter=5000)
+    model.fit(x, y)
+    weights = {name: round(float(w), 4) for name, w in zip(FEATURES, model.coef_[0], strict=True)}
+    return Calibration(weights=weights, bias=round(float(model.intercept_[0]), 4))
+
+
+def score(queries: Sequence[LabelledQuery], calibration: Calibration) -> list[np.ndarray]:
+    w = np.array([calibration.weights.get(f, 0.0) for f in FEATURES])
+    return [1.0 / (1.0 + np.exp(-(q.features @ w + calibration.bias))) for q in queries]
+
+
+def choose_tau(
+    queries: Sequence[LabelledQuery],
+    scores: Sequence[np.ndarray],
+    *,
+    k_min: int,
+    k_max: int,
+    max_per_page: int,
+    min_hit_ratio: float = 0.95,
+) -> ThresholdChoice:
+    """The tau giving the fewest context items while finding a relevant item for at least
+    ``min_hit_ratio`` of the questions a fixed ``k_max`` finds one for."""
+    ranked = []
+    for q, s in zip(queries, scores, strict=True):
+        order = np.argsort(-s)
+        items = [ScoredNode(q.items[i].node, float(s[i])) for i in order]
+        items = limit_per_page(items, max_per_page)
+        relevant = {q.items[i].node.id for i in np.flatnonzero(q.labels)}
+        ranked.append((items, relevant))
+    fixed = [_outcome(items[:k_max], relevant) for items, relevant in ranked]
+    fixed_hit = float(np.mean([h for h, _ in fixed])) if fixed else 0.0
+    fixed_size = float(np.mean([n for _, n in fixed])) if fixed else 0.0
+    curve = []
+    for tau in np.round(np.arange(0.01, 1.0, 0.01), 2):
+        outcomes = [
+            _outcome(adaptive_k(items, tau=float(tau), k_min=k_min, k_max=k_max), relevant)
+            for items, relevant in ranked
+        ]
+        curve.append(
+            {
+                "tau": float(tau),
+                "hit_rate": float(np.mean([h for h, _ in outcomes])) if outcomes else 0.0,
+                "mean_items": float(np.mean([n for _, n in outcomes])) if outcomes else 0.0,
+            }
+        )
+    good = [c for c in curve if c["hit_rate"] >= min_hit_ratio * fixed_hit]
+    best = min(good, key=lambda c: (c["mean_items"], -c["tau"])) if good else curve[0]
+    return ThresholdChoice(
+        tau=best["tau"],
+        hit_rate=best["hit_rate"],
+        mean_items=best["mean_items"],
+        fixed_k_hit_rate=fixed_hit,
+        fixed_k_mean_items=fixed_size,
+        curve=curve,
+    )
+
+
+def _outcome(items: Sequence[ScoredNode], relevant: set[str]) -> tuple[float, int]:
+    return float(any(i.node.id in relevant for i in items)), len(items)
+
+
+@dataclass(slots=True)
+class TuneResult:
+    config: PipelineConfig
+    calibration: Calibration
+    threshold: ThresholdChoice
+    queries: int
+
+
+def tune(
+    retriever: Retriever,
+    examples: Sequence[Example],
+    *,
+    scopes: Sequence[str] = SCOPES,
+    min_hit_ratio: float = 0.95,
+    progress: Callable[[int], None] | None = None,
+) -> TuneResult:
+    """Fit the calibrated scorer and tau; returns the pipeline config with both applied."""
+    config = retriever.components.config
+    settings = config.retrieval
+    queries = collect(retriever, examples, scopes=scopes, progress=progress)
+    calibration = fit_calibration(queries)
+    threshold = choose_tau(
+        queries,
+        score(queries, calibration),
+        k_min=settings.adaptive.k_min,
+        k_max=settings.adaptive.k_max,
+        max_per_page=settings.max_per_page,
+        min_hit_ratio=min_hit_ratio,
+    )
+    data = config.model_dump(mode="json")
+    data["retrieval"]["scorer"] = {
+        "type": "calibrated",
+        "weights": calibration.weights,
+        "bias": calibration.bias,
+        "rrf_k": settings.rrf_k,
+    }
+    data["retrieval"]["adaptive"] = {
+        **data["retrieval"]["adaptive"],
+        "enabled": True,
+        "tau": threshold.tau,
+    }
+    return TuneResult(PipelineConfig.from_dict(data), calibration, threshold, len(queries))
