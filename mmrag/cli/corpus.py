@@ -23,6 +23,8 @@ from mmrag.cli.app import (
     out,
 )
 from mmrag.config import available_pipelines, load_pipeline
+from mmrag.retrieve import SearchFilter, parse_pages
+from mmrag.schema import NodeKind
 
 
 @app.command()
@@ -77,8 +79,20 @@ def search(
     image: Annotated[
         Path | None, typer.Option("--image", help="Search by this image (alone or with QUERY).")
     ] = None,
-    k: Annotated[int | None, typer.Option("-k", "--top-k", min=1, help="How many results.")] = None,
+    k: Annotated[
+        int | None,
+        typer.Option(
+            "-k", "--top-k", min=1, help="How many results (default: adaptive, by relevancy)."
+        ),
+    ] = None,
     source: SourceOpt = None,
+    kind: Annotated[
+        list[NodeKind] | None,
+        typer.Option("--kind", help="Only these kinds of nodes (repeatable)."),
+    ] = None,
+    pages: Annotated[
+        str | None, typer.Option("--pages", help="Only these pages, e.g. 3 or 3-7.")
+    ] = None,
     store: StoreOpt = DEFAULT_STORE,
     user: UserOpt = None,
     pipeline: PipelineOpt = None,
@@ -88,8 +102,13 @@ def search(
     if not query and image is None:
         raise typer.BadParameter("give a QUERY, an --image, or both")
     with handle_errors():
+        try:
+            page_range = parse_pages(pages) if pages else None
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--pages") from exc
+        filters = SearchFilter(kinds=tuple(kind or ()), pages=page_range)
         rag = RAG.open(store, pipeline=pipeline, create=False)
-        results = rag.search(query, image=image, user=user, k=k, source=source)
+        results = rag.search(query, image=image, user=user, k=k, source=source, filters=filters)
     if json_out:
         out.print_json(data=[h.to_dict() for h in results])
         return
