@@ -28,6 +28,7 @@ from mmrag.errors import MmragError, StoreError
 from mmrag.generate.asker import Asker
 from mmrag.ingest import Ingestor, IngestProgress, IngestReport, RichProgress
 from mmrag.ingest.images import open_query_image
+from mmrag.memory import Memories
 from mmrag.retrieve import Retrieval, Retriever, SearchFilter
 from mmrag.schema import Answer, ScoredNode
 from mmrag.store import Store
@@ -220,6 +221,17 @@ class RAG:
         yield from self._asker.ask_stream(
             question, image=self._query_image(image), user=user, filters=_with_sources(None, source)
         )
+
+    def memories(self, user: str) -> Memories:
+        """The personal concepts of ``user``: add, edit, remove, list, recognise, undo.
+
+        Example::
+
+            rag.memories("alice").add("bo", photos=["bo.jpg"], info="My Shiba Inu.", category="dog")
+            rag.ask("What colour is bo's collar?", user="alice")
+        """
+        self._prepare_store()
+        return self._asker._memories(validate_user(user))
 
     def image(self, image_id: str, *, user: str | None = None) -> Image.Image | None:
         """A stored image by id, if ``user`` may see it."""

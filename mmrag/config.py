@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsA
 
 from mmrag.errors import ConfigError
 from mmrag.generate.templates import PromptTemplates
+from mmrag.models.crop import croppers
 from mmrag.models.image_embed import image_embedders
 from mmrag.models.mllm import mllms
 from mmrag.models.ocr import ocr_engines
@@ -34,6 +35,7 @@ ImageEmbedderConfig = Annotated[
 ]
 OcrConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(ocr_engines.parse)]
 ScorerConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(relevancy_scorers.parse)]
+CropperConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(croppers.parse)]
 MLLMConfig = Annotated[SerializeAsAny[BackendConfig], BeforeValidator(mllms.parse)]
 SummarizerConfig = Annotated[
     SerializeAsAny[BackendConfig], BeforeValidator(image_summarizers.parse)
@@ -138,6 +140,19 @@ class GenerationConfig(_Section):
     templates: PromptTemplates = Field(default_factory=PromptTemplates)
 
 
+class MemoryConfig(_Section):
+    """Personal concepts: how photos are recognised and how many reach the prompt."""
+
+    cropper: CropperConfig = Field(default_factory=lambda: croppers.parse({"type": "whole"}))
+    #: Image similarity at which mmrag claims a photo shows one of the user's concepts;
+    #: below it, no concept is claimed ("I don't recognise this one"). With EfficientNet
+    #: features on DreamBooth (benchmarks/personal.py): 0.65 claims 54% (1 photo enrolled)
+    #: to 65% (2 photos) of the user's own things correctly, never a wrong one, and 0-5%
+    #: of look-alikes that were never enrolled.
+    recognition_threshold: float = Field(default=0.65, ge=-1.0, le=1.0)
+    max_in_prompt: int = Field(default=3, ge=0)
+
+
 class PipelineConfig(_Section):
     """Everything that decides how documents are indexed and searched."""
 
@@ -158,6 +173,7 @@ class PipelineConfig(_Section):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     generator: MLLMConfig | None = Field(default_factory=lambda: mllms.parse({"type": "llama-cpp"}))
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
 
     def ingest_fingerprint(self) -> str:
         """Hash of the settings that shape stored nodes; a change re-ingests files."""

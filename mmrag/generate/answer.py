@@ -84,9 +84,10 @@ class Answerer:
         text, citations = parse_citations(raw, prompt.context)
         if not is_refusal(text, self.templates.refusal) and not citations:
             citations = infer_citations(text, prompt.context)
-        cited = [prompt.context[c.number - 1] for c in citations]
+        evidence = [prompt.context[c.number - 1].node.text for c in citations]
+        evidence += [f"{m.name} {m.category} {m.info}" for m in prompt.memories]
         refused = is_refusal(text, self.templates.refusal) or (
-            self.require_support and not is_supported(text, question, cited)
+            self.require_support and not is_supported(text, question, evidence)
         )
         if refused:
             citations = []

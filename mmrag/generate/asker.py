@@ -10,6 +10,7 @@ from PIL import Image
 from mmrag.components import Components
 from mmrag.generate.answer import Answerer
 from mmrag.generate.prompt import Prompt, build_prompt
+from mmrag.memory import Memories
 from mmrag.models.mllm import GenerationOptions, ImagePart
 from mmrag.models.summarize import ImageContext
 from mmrag.retrieve import Retriever, SearchFilter
@@ -22,6 +23,7 @@ class Asker:
         self.store = store
         self.components = components
         self.retriever = retriever
+        self._memory_cache: dict[str, Memories] = {}
 
     def ask(
         self,
@@ -81,6 +83,8 @@ class Asker:
                     break
                 if (hit.node.image_id or hit.node.id) not in seen:
                     context.append(hit)
+        if memories is None and user:
+            memories = self._memories(user).for_question(question, image)
         return build_prompt(
             question,
             context,
@@ -89,8 +93,14 @@ class Asker:
             memories=memories or [],
             query_image=self._query_image(image) if image is not None else None,
             load_image=lambda image_id: self.store.image_bytes(image_id, user=user),
+            load_memory_image=(lambda pid: self._memories(user).photo(pid)) if user else None,
             max_item_chars=settings.max_item_chars,
         )
+
+    def _memories(self, user: str) -> Memories:
+        if user not in self._memory_cache:
+            self._memory_cache[user] = Memories(self.store, self.components, user)
+        return self._memory_cache[user]
 
     def _answerer(self) -> Answerer:
         settings = self.components.config.generation

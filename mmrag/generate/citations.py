@@ -93,16 +93,16 @@ def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
 
-def is_supported(answer: str, question: str, cited: Sequence[ScoredNode]) -> bool:
-    """Does the answer's content come from the cited context?
+def is_supported(answer: str, question: str, evidence_texts: Sequence[str]) -> bool:
+    """Does the answer's content come from the evidence (cited items, the user's memories)?
 
-    Every number in the answer must appear in the cited items, and at least one content
-    word the answer adds beyond the question must too. "The capital of Peru is Lima"
-    over documents that never mention Lima fails; a copied sentence passes.
+    Every number in the answer must appear in the evidence, and at least one content word
+    the answer adds beyond the question must too. "The capital of Peru is Lima" over
+    documents that never mention Lima fails; a copied sentence passes.
     """
-    if not cited:
+    if not evidence_texts:
         return False
-    evidence = set().union(*(_content_words(item.node.text) for item in cited))
+    evidence = set().union(*(_content_words(text) for text in evidence_texts))
     added = _content_words(answer) - _content_words(question)
     numbers = {w for w in added if any(c.isdigit() for c in w)}
     if not numbers <= evidence:

@@ -42,6 +42,7 @@ def build_prompt(
     memories: Sequence[MemoryRef] = (),
     query_image: ImagePart | None = None,
     load_image: ImageLoader | None = None,
+    load_memory_image: ImageLoader | None = None,
     max_item_chars: int = 1500,
 ) -> Prompt:
     """Messages for ``question`` over ``context`` (already ranked and cut to size)."""
@@ -51,6 +52,16 @@ def build_prompt(
     if memories:
         user.append(templates.memories_header + "\n")
         for memory in memories:
+            photo = (
+                load_memory_image(memory.image_ids[0])
+                if budget > 0 and load_memory_image and memory.image_ids
+                else None
+            )
+            if photo is not None:
+                user.append(
+                    ImagePart(photo[0], f"image/{photo[1]}", summary=f"a photo of {memory.name}")
+                )
+                budget -= 1
             user.append(templates.memory_item.format(name=memory.name, info=memory.info) + "\n")
         user.append("\n")
     if query_image is not None:

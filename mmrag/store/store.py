@@ -75,6 +75,11 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot open store at {uri}: {exc}") from exc
 
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection, for other packages' tables (memories)."""
+        return self._db
+
     # -- metadata ---------------------------------------------------------------------
 
     def meta(self) -> dict[str, Any]:

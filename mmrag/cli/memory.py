@@ -1,0 +1,183 @@
+"""``mmrag memory …``: a user's personal concepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mmrag.api import RAG
+from mmrag.cli.app import DEFAULT_STORE, JsonOpt, StoreOpt, app, handle_errors, out
+from mmrag.memory import export_rap, import_rap
+
+memory_app = typer.Typer(
+    help="Your own things (RAP-style concepts): a name like <bo>, photos, a category, info.",
+    no_args_is_help=True,
+)
+app.add_typer(memory_app, name="memory")
+
+RequiredUser = Annotated[
+    str, typer.Option("--user", "-u", help="Whose memories.", show_default=False)
+]
+Name = Annotated[
+    str, typer.Argument(help="The concept's name, e.g. bo or <bo>.", show_default=False)
+]
+Photos = Annotated[list[Path] | None, typer.Option("--photo", help="A photo of it (repeatable).")]
+
+
+@memory_app.command("add")
+def add(
+    name: Name,
+    user: RequiredUser,
+    photo: Photos = None,
+    info: Annotated[str, typer.Option(help="What it is like: attributes, description.")] = "",
+    category: Annotated[str, typer.Option(help="dog, mug, person, …")] = "",
+    store: StoreOpt = DEFAULT_STORE,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remember a new concept."""
+    with handle_errors():
+        record = (
+            RAG.open(store)
+            .memories(user)
+            .add(name, photos=photo or [], info=info, category=category)
+        )
+    _print_records([record], json_out)
+
+
+@memory_app.command("edit")
+def edit(
+    name: Name,
+    user: RequiredUser,
+    info: Annotated[str | None, typer.Option(help="New info text.")] = None,
+    category: Annotated[str | None, typer.Option(help="New category.")] = None,
+    rename: Annotated[str | None, typer.Option(help="New name.")] = None,
+    add_photo: Annotated[
+        list[Path] | None, typer.Option("--add-photo", help="Add a photo (repeatable).")
+    ] = None,
+    remove_photo: Annotated[
+        list[str] | None, typer.Option("--remove-photo", help="Remove a photo by id (see show).")
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    json_out: JsonOpt = False,
+) -> None:
+    """Change a concept; answers use the change at once."""
+    with handle_errors():
+        record = (
+            RAG.open(store, create=False)
+            .memories(user)
+            .edit(
+                name,
+                info=info,
+                category=category,
+                rename=rename,
+                add_photos=add_photo or [],
+                remove_photos=remove_photo or [],
+            )
+        )
+    _print_records([record], json_out)
+
+
+@memory_app.command("rm")
+def remove(name: Name, user: RequiredUser, store: StoreOpt = DEFAULT_STORE) -> None:
+    """Forget a concept (undo brings it back)."""
+    with handle_errors():
+        RAG.open(store, create=False).memories(user).remove(name)
+    out.print(f"forgot {name}")
+
+
+@memory_app.command("list")
+def list_(user: RequiredUser, store: StoreOpt = DEFAULT_STORE, json_out: JsonOpt = False) -> None:
+    """All of a user's concepts."""
+    with handle_errors():
+        records = RAG.open(store, create=False).memories(user).list()
+    _print_records(records, json_out)
+
+
+@memory_app.command("show")
+def show(
+    name: Name, user: RequiredUser, store: StoreOpt = DEFAULT_STORE, json_out: JsonOpt = False
+) -> None:
+    """One concept, with its photo ids."""
+    with handle_errors():
+        record = RAG.open(store, create=False).memories(user).show(name)
+    if json_out:
+        out.print_json(data=record.to_dict())
+        return
+    table = Table(show_header=False, title=record.name)
+    table.add_row("category", record.category or "—")
+    table.add_row("info", record.info or "—")
+    table.add_row("photos", "\n".join(record.photo_ids) or "—")
+    table.add_row("updated", str(record.updated_at or ""))
+    out.print(table)
+
+
+@memory_app.command("undo")
+def undo(user: RequiredUser, store: StoreOpt = DEFAULT_STORE) -> None:
+    """Undo the user's last change to their memories."""
+    with handle_errors():
+        done = RAG.open(store, create=False).memories(user).undo()
+    out.print(f"undid: {done}" if done else "nothing to undo")
+
+
+@memory_app.command("recognise")
+def recognise(
+    photo: Annotated[Path, typer.Argument(help="A photo to recognise.", show_default=False)],
+    user: RequiredUser,
+    store: StoreOpt = DEFAULT_STORE,
+    json_out: JsonOpt = False,
+) -> None:
+    """Which of the user's concepts a photo shows (if any clears the threshold)."""
+    with handle_errors():
+        found = RAG.open(store, create=False).memories(user).recognise(photo)
+    if json_out:
+        out.print_json(
+            data=[
+                {"name": r.memory.name, "similarity": r.similarity, "claimed": r.claimed}
+                for r in found
+            ]
+        )
+        return
+    claimed = [r for r in found if r.claimed]
+    out.print(f"This is {claimed[0].memory.name}." if claimed else "I don't recognise this one.")
+    table = Table("name", "similarity", "claimed")
+    for r in found:
+        table.add_row(r.memory.name, f"{r.similarity:.3f}", "yes" if r.claimed else "")
+    out.print(table)
+
+
+@memory_app.command("import")
+def import_(
+    database: Annotated[Path, typer.Argument(help="RAP's database.json.", show_default=False)],
+    user: RequiredUser,
+    replace: Annotated[bool, typer.Option(help="Overwrite concepts that already exist.")] = False,
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Import a RAP concept database (database.json and its photos)."""
+    with handle_errors():
+        names = import_rap(RAG.open(store).memories(user), database, replace=replace)
+    out.print(f"imported {len(names)} concepts: {', '.join(names)}")
+
+
+@memory_app.command("export")
+def export(
+    folder: Annotated[Path, typer.Argument(help="Folder to write database.json and photos to.")],
+    user: RequiredUser,
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Export the user's concepts in RAP's database.json format."""
+    with handle_errors():
+        path = export_rap(RAG.open(store, create=False).memories(user), folder)
+    out.print(f"wrote {path}")
+
+
+def _print_records(records: list, json_out: bool) -> None:  # type: ignore[type-arg]
+    if json_out:
+        out.print_json(data=[r.to_dict() for r in records])
+        return
+    table = Table("name", "category", "photos", "info")
+    for r in records:
+        table.add_row(r.name, r.category, str(len(r.photo_ids)), r.info[:80])
+    out.print(table)
