@@ -76,24 +76,38 @@ def run(data: Path, shots: int, cropper: str) -> dict[str, Any]:
     return result
 
 
-def _metrics(known: list[tuple[str, str | None, float]], unknown: list[tuple[str, str | None, float]], t: float) -> dict[str, float]:
+def _metrics(
+    known: list[tuple[str, str | None, float]],
+    unknown: list[tuple[str, str | None, float]],
+    t: float,
+) -> dict[str, float]:
     return {
         "top1": round(statistics.fmean(float(b == s) for s, b, _ in known), 3),
-        "claimed_correct": round(statistics.fmean(float(b == s and sim >= t) for s, b, sim in known), 3),
-        "claimed_wrong": round(statistics.fmean(float(b != s and sim >= t) for s, b, sim in known), 3),
+        "claimed_correct": round(
+            statistics.fmean(float(b == s and sim >= t) for s, b, sim in known), 3
+        ),
+        "claimed_wrong": round(
+            statistics.fmean(float(b != s and sim >= t) for s, b, sim in known), 3
+        ),
         "false_claim": round(statistics.fmean(float(sim >= t) for _, _, sim in unknown), 3),
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cropper", action="append", help="whole and/or multi-crop (default both)")
     args = parser.parse_args()
     if not args.data.is_dir():
         print(f"skipped: {args.data} not found (needs ../shared/data)", file=sys.stderr)
         return 0
-    results = [run(args.data, shots, cropper) for cropper in (args.cropper or ["whole", "multi-crop"]) for shots in (1, 2)]
+    results = [
+        run(args.data, shots, cropper)
+        for cropper in (args.cropper or ["whole", "multi-crop"])
+        for shots in (1, 2)
+    ]
     print(json.dumps({"benchmark": "personal", "runs": results}))
     return 0
 

@@ -146,6 +146,16 @@ class MLLM(Protocol):
         ...
 
 
+@runtime_checkable
+class ContinuationScorer(Protocol):
+    """Backends that can score a given answer: log P(continuation | messages).
+
+    Used to score multiple-choice options by likelihood instead of free generation.
+    """
+
+    def continuation_logprob(self, messages: Sequence[Message], continuation: str) -> float: ...
+
+
 mllms: Registry[MLLM] = Registry("mllms")
 
 

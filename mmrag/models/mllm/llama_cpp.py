@@ -15,6 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from mmrag.models.deps import require
 from mmrag.models.mllm.base import (
     BackendUnavailableError,
@@ -72,6 +74,43 @@ class LlamaCppMLLM:
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama(False).tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def continuation_logprob(self, messages: Sequence[Message], continuation: str) -> float:
+        """log P(continuation | messages) under the chat template, summed over tokens."""
+        llama = self._llama(True)
+        prompt = self._chat_prefix(llama, messages)
+        with self._lock:
+            prefix = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            full = llama.tokenize(
+                (prompt + continuation).encode("utf-8"), add_bos=False, special=True
+            )
+            if len(full) > self.config.n_ctx:
+                raise ModelResponseError(
+                    f"prompt of {len(full)} tokens exceeds n_ctx={self.config.n_ctx}"
+                )
+            llama.reset()
+            llama.eval(full)
+            logits = np.asarray(llama.scores[: len(full)], dtype=np.float64)
+        total = 0.0
+        for position in range(len(prefix), len(full)):
+            row = logits[position - 1]
+            top = row.max()
+            total += float(row[full[position]] - top - np.log(np.exp(row - top).sum()))
+        return total
+
+    def _chat_prefix(self, llama: Any, messages: Sequence[Message]) -> str:
+        """The text the chat template makes of ``messages``, ready for the assistant's turn."""
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelResponseError(f"{self.name} has no chat template to score answers with")
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        return str(
+            env.from_string(template).render(
+                messages=_plain(messages), add_generation_prompt=True, bos_token="", eos_token=""
+            )
+        )
 
     def generate(
         self, messages: Sequence[Message], options: GenerationOptions | None = None
