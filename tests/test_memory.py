@@ -46,11 +46,20 @@ def test_names_match_with_and_without_brackets() -> None:
 
 def test_add_edit_remove_list_show(rag: RAG, tmp_path: Path) -> None:
     mine = rag.memories("alice")
-    added = mine.add("<bo>", photos=[photo(tmp_path / "a.png", (200, 120, 40))], info="A shiba inu.", category="dog")
+    added = mine.add(
+        "<bo>",
+        photos=[photo(tmp_path / "a.png", (200, 120, 40))],
+        info="A shiba inu.",
+        category="dog",
+    )
     assert added.name == "<bo>" and len(added.photo_ids) == 1
     with pytest.raises(ConfigError, match="already exists"):
         mine.add("bo")
-    edited = mine.edit("bo", info="A shiba inu with a black collar.", add_photos=[photo(tmp_path / "b.png", (190, 110, 30))])
+    edited = mine.edit(
+        "bo",
+        info="A shiba inu with a black collar.",
+        add_photos=[photo(tmp_path / "b.png", (190, 110, 30))],
+    )
     assert edited.info.endswith("black collar.") and len(edited.photo_ids) == 2
     edited = mine.edit("bo", remove_photos=[edited.photo_ids[0]], rename="bobo")
     assert edited.name == "<bobo>" and len(edited.photo_ids) == 1
@@ -84,7 +93,9 @@ def test_undo_does_not_touch_other_users(rag: RAG) -> None:
 
 
 def test_users_are_isolated_whatever_the_input(rag: RAG, tmp_path: Path) -> None:
-    rag.memories("alice").add("bo", photos=[photo(tmp_path / "a.png", (200, 120, 40))], info="secret dog")
+    rag.memories("alice").add(
+        "bo", photos=[photo(tmp_path / "a.png", (200, 120, 40))], info="secret dog"
+    )
     bob = rag.memories("bob")
     assert bob.list() == [] and bob.named_in("tell me about bo and <bo>") == []
     with pytest.raises(MemoryNotFoundError):
@@ -102,7 +113,9 @@ def test_users_are_isolated_whatever_the_input(rag: RAG, tmp_path: Path) -> None
     assert answer.memories == []
 
 
-def test_recognition_finds_the_right_concept_and_refuses_strangers(rag: RAG, tmp_path: Path) -> None:
+def test_recognition_finds_the_right_concept_and_refuses_strangers(
+    rag: RAG, tmp_path: Path
+) -> None:
     mine = rag.memories("alice")
     mine.add("ball", photos=[photo(tmp_path / "ball.png", (220, 30, 30))])
     mine.add("brick", photos=[photo(tmp_path / "brick.png", (30, 30, 220), "bar")])
@@ -117,7 +130,9 @@ def test_recognition_finds_the_right_concept_and_refuses_strangers(rag: RAG, tmp
 
 def test_memories_reach_the_prompt_first(rag: RAG, tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "care.txt").write_text("Shiba Inu dogs need daily walks.", encoding="utf-8")
+    (tmp_path / "docs" / "care.txt").write_text(
+        "Shiba Inu dogs need daily walks.", encoding="utf-8"
+    )
     rag.ingest([tmp_path / "docs"])
     rag.memories("alice").add("bo", info="bo is a Shiba Inu with a black collar.", category="dog")
     prompt = rag._asker.prepare("How often should bo walk?", user="alice")
@@ -134,7 +149,14 @@ def test_rap_round_trip(rag: RAG, tmp_path: Path) -> None:
     (folder / "example_database").mkdir(parents=True)
     photo(folder / "example_database" / "bo.png", (200, 120, 40))
     database = {
-        "concept_dict": {"<bo>": {"name": "bo", "image": "example_database/bo.png", "info": "A dog.", "category": "dog"}},
+        "concept_dict": {
+            "<bo>": {
+                "name": "bo",
+                "image": "example_database/bo.png",
+                "info": "A dog.",
+                "category": "dog",
+            }
+        },
         "path_to_concept": {"example_database/bo.png": "<bo>"},
     }
     (folder / "database.json").write_text(json.dumps(database), encoding="utf-8")
@@ -162,13 +184,40 @@ def test_memory_cli(tmp_path: Path) -> None:
     runner = CliRunner()
     store = str(tmp_path / "s")
     pic = photo(tmp_path / "mug.png", (250, 250, 250), "bar")
-    result = runner.invoke(app, ["memory", "add", "mug", "--user", "alice", "--photo", str(pic), "--info", "White mug with a cat face.", "--category", "cup", "-s", store])
+    result = runner.invoke(
+        app,
+        [
+            "memory",
+            "add",
+            "mug",
+            "--user",
+            "alice",
+            "--photo",
+            str(pic),
+            "--info",
+            "White mug with a cat face.",
+            "--category",
+            "cup",
+            "-s",
+            store,
+        ],
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["memory", "list", "--user", "alice", "-s", store, "--json"])
     assert json.loads(result.stdout)[0]["name"] == "<mug>"
     result = runner.invoke(app, ["memory", "recognise", str(pic), "--user", "alice", "-s", store])
     assert "This is <mug>." in result.output
-    assert runner.invoke(app, ["memory", "list", "--user", "bob", "-s", store, "--json"]).stdout.strip() == "[]"
-    result = runner.invoke(app, ["memory", "edit", "nope", "--user", "alice", "--info", "x", "-s", store])
+    assert (
+        runner.invoke(
+            app, ["memory", "list", "--user", "bob", "-s", store, "--json"]
+        ).stdout.strip()
+        == "[]"
+    )
+    result = runner.invoke(
+        app, ["memory", "edit", "nope", "--user", "alice", "--info", "x", "-s", store]
+    )
     assert result.exit_code == 1 and "no memory named <nope>" in result.output
-    assert "undid: add <mug>" in runner.invoke(app, ["memory", "undo", "--user", "alice", "-s", store]).output
+    assert (
+        "undid: add <mug>"
+        in runner.invoke(app, ["memory", "undo", "--user", "alice", "-s", store]).output
+    )
