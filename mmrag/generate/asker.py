@@ -91,7 +91,7 @@ class Asker:
             capabilities=self.components.generator.capabilities,
             templates=settings.templates,
             memories=memories or [],
-            query_image=self._query_image(image) if image is not None else None,
+            query_image=self._query_image(image, memories) if image is not None else None,
             load_image=lambda image_id: self.store.image_bytes(image_id, user=user),
             load_memory_image=(lambda pid: self._memories(user).photo(pid)) if user else None,
             max_item_chars=settings.max_item_chars,
@@ -115,8 +115,11 @@ class Asker:
             require_support=settings.require_support,
         )
 
-    def _query_image(self, image: Image.Image) -> ImagePart:
-        """The user's image, with a text stand-in (OCR + summary) for text-only models."""
+    def _query_image(
+        self, image: Image.Image, memories: list[MemoryRef] | None = None
+    ) -> ImagePart:
+        """The user's image, with a text stand-in (OCR + summary) for text-only models;
+        concepts recognised in it are named first ("It shows <bo>.")."""
         ocr_text = ""
         if self.components.ocr is not None:
             ocr_text = self.components.ocr.recognize([image])[0].text
@@ -125,6 +128,9 @@ class Asker:
             summary = self.components.summarizer.summarize(
                 [image], [ImageContext(ocr_text=ocr_text)]
             )[0]
+        seen = [m.name for m in memories or [] if m.similarity is not None]
+        if seen:
+            summary = f"It shows {' and '.join(seen)}. {summary}"
         return ImagePart.from_pil(image, summary=summary, fmt="JPEG")
 
 
