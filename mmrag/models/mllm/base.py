@@ -12,7 +12,7 @@ import base64
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from PIL import Image
 
@@ -91,6 +91,9 @@ class GenerationOptions:
     seed: int | None = None
     #: Alternatives to report per generated token (0: no log-probs).
     top_logprobs: int = 0
+    #: Constrain the reply to JSON matching this schema, where the backend can (llama.cpp
+    #: grammars, OpenAI-compatible response_format, Ollama's format); others ignore it.
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,6 +185,8 @@ class LlamaCppMLLM:
         }
         if logprobs and options.top_logprobs > 0:
             args |= {"logprobs": True, "top_logprobs": options.top_logprobs}
+        if options.json_schema is not None:
+            args["response_format"] = {"type": "json_object", "schema": options.json_schema}
         return args
 
     def _llama(self, logits_all: bool) -> Any:

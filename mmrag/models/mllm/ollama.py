@@ -172,6 +172,8 @@ class OllamaBackend:
         }
         if self.config.keep_alive is not None:
             body["keep_alive"] = self.config.keep_alive
+        if opts.json_schema is not None:
+            body["format"] = opts.json_schema
         return body
 
     def _messages_json(self, messages: Sequence[Message]) -> list[dict[str, Any]]:

@@ -193,6 +193,11 @@ class OpenAIBackend:
                 )
             body["logprobs"] = True
             body["top_logprobs"] = opts.top_logprobs
+        if opts.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": opts.json_schema},
+            }
         body.update(self.config.extra_body)
         return body
 

@@ -1,0 +1,20 @@
+"""Evaluation reports: Markdown (with PNG files) and one self-contained HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmrag.evaluate.report import content, data, render
+
+
+def build_report(folder: str | Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into an evaluation folder."""
+    loaded = data.load(Path(folder))
+    sections = content.build(loaded)
+    return (
+        render.markdown(loaded.title, sections, loaded.folder),
+        render.html_page(loaded.title, sections, loaded.folder),
+    )
+
+
+__all__ = ["build_report"]
