@@ -197,8 +197,8 @@ class MemoryStore:
         last = changes[-1]
         memory_scope = all_of(write_scope(user), f"id = {sql_str(last['memory_id'])}")
         photo_scope = all_of(write_scope(user), f"memory_id = {sql_str(last['memory_id'])}")
-        old_memory = _rows_at(self._memories, last["memories_version"], memory_scope)
-        old_photos = _rows_at(self._photos, last["photos_version"], photo_scope)
+        old_memory = self._rows_at(MEMORIES, last["memories_version"], memory_scope)
+        old_photos = self._rows_at(MEMORY_PHOTOS, last["photos_version"], photo_scope)
         self._memories.delete(memory_scope)
         if old_memory:
             self._memories.add(pa.Table.from_pylist(old_memory, schema=self._memories.schema))
@@ -246,6 +246,15 @@ class MemoryStore:
             rows.append(row)
         return pa.Table.from_pylist(rows, schema=self._photos.schema)
 
+    def _rows_at(self, name: str, version: int, where: str) -> list[dict[str, Any]]:
+        """Rows matching ``where`` as they were at ``version``.
+
+        A second handle is checked out so the live table keeps pointing at the latest
+        version (checking out the live handle would make it read-only)."""
+        old = self._db.open_table(name)
+        old.checkout(version)
+        return list(old.search().where(where).limit(None).to_list())
+
     def _versions(self) -> tuple[int, int]:
         return int(self._memories.version), int(self._photos.version)
 
@@ -284,7 +293,3 @@ def _record(row: dict[str, Any]) -> MemoryRecord:
     )
 
 
-def _rows_at(table: Any, version: int, where: str) -> list[dict[str, Any]]:
-    """Rows matching ``where`` as they were at ``version`` (the live table is not moved)."""
-    old = table.to_lance().checkout_version(version)
-    return list(old.to_table(filter=where).to_pylist())
