@@ -598,3 +598,20 @@ def test_discover_reports_missing_paths(tree: Path, tmp_path: Path) -> None:
     found = discover([gone, tree / "b.txt", "also/missing.pdf"])
     assert found.missing == [str(gone), "also/missing.pdf"]
     assert rels(tree, found.files) == {"b.txt"}
+
+
+@pytest.mark.parametrize(
+    ("stem", "caption"),
+    [
+        ("golden_gate-sunset", "golden gate sunset"),
+        ("paris_2024", "paris 2024"),
+        ("IMG_2041", ""),
+        ("1001773457_577c3a7d70", ""),
+        ("PXL_20250704_beach_party", "beach party"),
+        ("dog.at.park", "dog at park"),
+    ],
+)
+def test_image_file_caption_keeps_only_descriptive_words(stem: str, caption: str) -> None:
+    from mmrag.ingest.loaders.plain import caption_from_filename
+
+    assert caption_from_filename(stem) == caption

@@ -291,5 +291,3 @@ def _record(row: dict[str, Any]) -> MemoryRecord:
         created_at=row.get("created_at"),
         updated_at=row.get("updated_at"),
     )
-
-
