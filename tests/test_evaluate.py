@@ -80,6 +80,7 @@ def test_answer_check(
         ("I like turtles.", None, "invalid"),
         ('{"grade": 7}', None, "invalid"),
         ("{not json at all", None, "invalid"),
+        ('{"grade": 1, "reason": "one short sentence"}', None, "invalid"),
     ],
 )
 def test_judge_replies_are_parsed_or_marked_invalid(
@@ -160,6 +161,9 @@ def test_run_resume_and_report(tiny_spec: DatasetSpec, tmp_path: Path) -> None:
     record = next(r for r in rows if r["id"] == "q1")
     assert record["retrieval"]["hit@1"] in (0.0, 1.0) and "answer" in record and "judge" in record
     assert record["judge"]["answer_correctness"]["status"] in ("ok", "lenient", "invalid")
+    assert record["evidence"] == [{"source": "zoo.pdf", "pages": [1]}]
+    # Each shown item says whether it is gold evidence, agreeing with hit@1.
+    assert record["retrieved"][0]["gold"] == (record["retrieval"]["hit@1"] == 1.0)
     summary = json.loads((out / "runs" / "fast-b" / "summary.json").read_text())
     assert summary["questions"] == 3 and "hit@5" in summary["retrieval"]
     md, html = build_report(out)
@@ -167,10 +171,30 @@ def test_run_resume_and_report(tiny_spec: DatasetSpec, tmp_path: Path) -> None:
     assert (
         "| fast-a |" in text and "| fast-b |" in text and "agreement with the answer check" in text
     )
+    assert "gold evidence: zoo.pdf p.1" in text and "✓ gold" in text
     assert (out / "report-assets" / "hit_at_k.png").is_file()
     page = html.read_text()
     assert "<table>" in page and "data:image/png;base64," in page
     assert "src='http" not in page and 'src="http' not in page  # self-contained
+
+
+def test_retrieval_only_report_shows_no_empty_answer_columns(
+    tiny_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval"
+    # With a summarizer the red square becomes a searchable item, so examples show it.
+    pipeline = fast_pipeline(name="fast", summarizer={"type": "ocr-tags"})
+    run_eval(tiny_spec, [pipeline], out, EvalSettings(generate=False))
+    md, _ = build_report(out)
+    header = next(line for line in md.read_text().splitlines() if line.startswith("| pipeline"))
+    assert "hit@5" in header and "answer check" not in header and "refused" not in header
+    first = md.read_text()
+    # Regenerating gives the same files: no stale or renamed thumbnails.
+    md, _ = build_report(out)
+    assert md.read_text() == first
+    assert list((out / "report-assets").glob("thumb-*"))  # the red square, retrieved
+    build_report(out, thumbnails=False)
+    assert not list((out / "report-assets").glob("thumb-*"))
 
 
 def test_summary_counts_invalid_judge_replies_as_fails() -> None:
@@ -291,3 +315,14 @@ def test_multiple_choice_with_memories(tmp_path: Path) -> None:
     assert summary["choices"]["order_free_accuracy"]["mean"] == 1.0
     md, _ = build_report(out)
     assert "Multiple choice (order-free)" in md.read_text()
+
+
+def test_judge_with_takes_another_pipelines_generator(tmp_path: Path) -> None:
+    from mmrag.cli.evaluation import _judge_model
+    from mmrag.errors import ConfigError
+
+    assert _judge_model("openai")["type"] == "openai"
+    no_generator = tmp_path / "retrieval-only.yaml"
+    no_generator.write_text("generator: null\n")
+    with pytest.raises(ConfigError, match="no generator"):
+        _judge_model(str(no_generator))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -16,6 +16,8 @@ from rich.progress import (
 )
 
 from mmrag.cli.app import app, err, handle_errors, out
+from mmrag.config import load_pipeline
+from mmrag.errors import ConfigError
 from mmrag.evaluate.datasets import resolve
 from mmrag.evaluate.report import build_report
 from mmrag.evaluate.runner import EvalSettings, run_eval
@@ -57,6 +59,13 @@ def run(
     judge: Annotated[
         bool, typer.Option("--judge/--no-judge", help="Grade answers with the LLM judge.")
     ] = True,
+    judge_with: Annotated[
+        str | None,
+        typer.Option(
+            help="Judge with this pipeline's generator (name or YAML, e.g. openai) instead "
+            "of each pipeline's own: a small offline model cannot grade reliably.",
+        ),
+    ] = None,
     choice_method: Annotated[
         ChoiceMethod,
         typer.Option(
@@ -68,7 +77,11 @@ def run(
     with handle_errors():
         spec = resolve(dataset, data_root=data_root, corpus=corpus)
         settings = EvalSettings(
-            limit=limit, generate=generate, use_judge=judge, choice_method=choice_method
+            limit=limit,
+            generate=generate,
+            use_judge=judge,
+            judge=_judge_model(judge_with) if judge_with else None,
+            choice_method=choice_method,
         )
         columns = (
             TextColumn("{task.description}"),
@@ -89,11 +102,26 @@ def run(
     out.print(f"Report: mmrag eval report {out_dir}")
 
 
+def _judge_model(pipeline: str) -> dict[str, Any]:
+    generator = load_pipeline(pipeline).generator
+    if generator is None:
+        raise ConfigError(f"--judge-with: pipeline '{pipeline}' has no generator to judge with")
+    return generator.model_dump(mode="json")
+
+
 @eval_app.command("report")
 def report(
     folder: Annotated[Path, typer.Argument(help="An evaluation folder from `mmrag eval run`.")],
+    thumbnails: Annotated[
+        bool,
+        typer.Option(
+            "--thumbnails/--no-thumbnails",
+            help="Show retrieved images in the examples (leave them out to share a report "
+            "without the dataset's pictures).",
+        ),
+    ] = True,
 ) -> None:
     """Write report.md and a self-contained report.html comparing the pipelines."""
     with handle_errors():
-        md, html = build_report(folder)
+        md, html = build_report(folder, thumbnails=thumbnails)
     out.print(f"wrote {md} and {html}")

@@ -45,7 +45,8 @@ _ASK = {
         "Does the ANSWER correctly use what is known about the user's own concept(s) {concepts}?"
     ),
 }
-_FORMAT = 'Reply with JSON only: {"grade": 1 or 0, "reason": "one short sentence"}.'
+_PLACEHOLDER_REASON = "one short sentence"
+_FORMAT = f'Reply with JSON only: {{"grade": 1 or 0, "reason": "{_PLACEHOLDER_REASON}"}}.'
 #: Backends that support it are held to this shape (llama.cpp grammars, JSON modes).
 SCHEMA = {
     "type": "object",
@@ -80,8 +81,13 @@ def parse_grade(text: str) -> Grade:
         data = _load(candidate)
         if isinstance(data, dict):
             grade = _truth(data.get("grade", data.get("score", data.get("verdict"))))
+            reason = str(data.get("reason", "")).strip()
+            if reason.strip(" .").lower() == _PLACEHOLDER_REASON:
+                # The reply format copied back word for word: small models do this whatever
+                # the case, so its grade is no verdict.
+                return Grade(None, "copied the reply template", "invalid", raw)
             if grade is not None:
-                return Grade(grade, str(data.get("reason", "")).strip(), "ok", raw)
+                return Grade(grade, reason, "ok", raw)
     match = re.search(
         r"(?:grade|answer is)\W{0,3}(1|0|yes|no|true|false|pass|fail)\b", raw, re.IGNORECASE
     )

@@ -109,6 +109,7 @@ def evaluate_example(
         "tags": example.tags,
         "gold": example.answer,
         "answerable_gold": example.answerable,
+        "evidence": [ev.model_dump(mode="json") for ev in example.evidence],
     }
     if example.options:
         return record | _choice(rag, example, settings)
@@ -124,7 +125,7 @@ def evaluate_example(
     record["timings"] = {"retrieve": round(time.perf_counter() - started, 4)}
     if gold:
         record["retrieval"] = retrieval_metrics(ranking, gold)
-    record["retrieved"] = [_brief(i) for i in items[:5]]
+    record["retrieved"] = [_brief(i, key(spec, i) in gold) for i in items[:5]]
     if settings.generate:
         answer = rag.ask(example.question, image=example.image, user=example.user)
         record |= {
@@ -142,7 +143,7 @@ def evaluate_example(
                 gold=example.answer,
                 answer_format=example.metadata.get("answer_format"),
             ),
-            "context": [_brief(c) for c in answer.context],
+            "context": [_brief(c, key(spec, c) in gold) for c in answer.context],
         }
         record["timings"] |= {f"ask_{k}": v for k, v in answer.timings.items()}
         if judge is not None:
@@ -202,9 +203,10 @@ def _choice(rag: RAG, example: Example, settings: EvalSettings) -> dict[str, Any
     }
 
 
-def _brief(item: ScoredNode) -> dict[str, Any]:
+def _brief(item: ScoredNode, is_gold: bool) -> dict[str, Any]:
     n = item.node
     return {
+        "gold": is_gold,
         "source": Path(n.source).name,
         "page": n.page,
         "kind": n.kind.value,

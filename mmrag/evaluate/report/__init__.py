@@ -7,10 +7,13 @@ from pathlib import Path
 from mmrag.evaluate.report import content, data, render
 
 
-def build_report(folder: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into an evaluation folder."""
+def build_report(folder: str | Path, *, thumbnails: bool = True) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into an evaluation folder.
+
+    ``thumbnails=False`` leaves the stored images out of the examples: for reports that
+    are shared or committed while the images belong to someone else's dataset."""
     loaded = data.load(Path(folder))
-    sections = content.build(loaded)
+    sections = content.build(loaded, thumbnails=thumbnails)
     return (
         render.markdown(loaded.title, sections, loaded.folder),
         render.html_page(loaded.title, sections, loaded.folder),

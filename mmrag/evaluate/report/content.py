@@ -52,7 +52,7 @@ def ci(stat: dict[str, Any] | None) -> str:
     return f"{stat['mean']:.3f} [{stat['low']:.3f}, {stat['high']:.3f}]"
 
 
-def build(data: ReportData) -> list[Section]:
+def build(data: ReportData, *, thumbnails: bool = True) -> list[Section]:
     m = data.manifest
     intro = (
         f"Dataset **{m.get('dataset')}** ({m.get('questions')} questions, "
@@ -80,7 +80,7 @@ def build(data: ReportData) -> list[Section]:
         sections.append(Section("Multiple choice (order-free)", [choice]))
     sections.append(Section("By evidence type", [_tags(data)]))
     sections.append(Section("Cost per question", [_cost(data)]))
-    sections.append(Section("Examples", _examples(data)))
+    sections.append(Section("Examples", _examples(data, thumbnails)))
     return sections
 
 
@@ -115,11 +115,12 @@ def _summary(data: ReportData) -> Table:
                 f"{a['refusal_rate']:.1%}" if a else "—",
             ]
         )
-    return Table(
-        header,
-        rows,
-        "answer check: normalised exact / number / list match against the gold answer.",
-    )
+    # Retrieval-only runs have no answer figures: leave out columns with nothing in them.
+    keep = [i for i in range(len(header)) if i == 0 or any(row[i] != "—" for row in rows)]
+    header = [header[i] for i in keep]
+    rows = [[row[i] for i in keep] for row in rows]
+    note = "answer check: normalised exact / number / list match against the gold answer."
+    return Table(header, rows, note if "answer check" in header else "")
 
 
 def _judge(data: ReportData) -> list[Table | Figure | Example | str]:
@@ -171,15 +172,20 @@ def _choices(data: ReportData) -> Table | None:
 
 def _tags(data: ReportData) -> Table:
     tags = sorted({t for r in data.runs for t in r.summary.get("by_tag", {})})
-    header = ["tag", "n", *[f"{r.name} hit@5 / check" for r in data.runs]]
+    checked = any(
+        "check_accuracy" in entry for r in data.runs for entry in r.summary["by_tag"].values()
+    )
+    metrics = ("hit@5", "check_accuracy") if checked else ("hit@5",)
+    suffix = " hit@5 / check" if checked else " hit@5"
+    header = ["tag", "n", *[r.name + suffix for r in data.runs]]
     rows = []
     for tag in tags:
         cells, n = [], 0
         for run in data.runs:
             entry = run.summary["by_tag"].get(tag, {})
             n = max(n, entry.get("n", 0))
-            hit, check = entry.get("hit@5"), entry.get("check_accuracy")
-            cells.append(" / ".join("—" if v is None else f"{v:.2f}" for v in (hit, check)))
+            values = [entry.get(m) for m in metrics]
+            cells.append(" / ".join("—" if v is None else f"{v:.2f}" for v in values))
         rows.append([tag, str(n), *cells])
     return Table(header, rows)
 
@@ -192,12 +198,16 @@ def _cost(data: ReportData) -> Table:
     )
 
 
-def _examples(data: ReportData) -> list[Table | Figure | Example | str]:
+def _examples(data: ReportData, thumbnails: bool) -> list[Table | Figure | Example | str]:
     out: list[Table | Figure | Example | str] = []
     for run in data.runs:
-        images = _image_loader(run.store)
+        images = _image_loader(run.store if thumbnails else None)
         for record in examples(run):
-            facts = [("gold", str(record.get("gold")))]
+            facts = []
+            if record.get("gold") is not None:
+                facts.append(("gold answer", str(record["gold"])))
+            if record.get("evidence"):
+                facts.append(("gold evidence", _evidence(record["evidence"])))
             if "answer" in record:
                 facts.append(("answer", record["answer"]))
                 facts.append(
@@ -221,7 +231,7 @@ def _examples(data: ReportData) -> list[Table | Figure | Example | str]:
                     )
             items = [
                 Item(
-                    f"{i['source']} p.{i['page']} ({i['kind']}, {i['score']:.3f})",
+                    _item_label(i),
                     i["text"][:240],
                     images(i.get("image_id")),
                 )
@@ -229,6 +239,20 @@ def _examples(data: ReportData) -> list[Table | Figure | Example | str]:
             ]
             out.append(Example(run.name, record["question"], facts, items))
     return out
+
+
+def _evidence(evidence: list[dict[str, Any]]) -> str:
+    parts = []
+    for ev in evidence:
+        pages = ev.get("pages") or []
+        parts.append(ev["source"] + (" p." + ", ".join(map(str, pages)) if pages else ""))
+    return "; ".join(parts)
+
+
+def _item_label(item: dict[str, Any]) -> str:
+    page = f" p.{item['page']}" if item.get("page") is not None else ""
+    mark = " ✓ gold" if item.get("gold") else ""
+    return f"{item['source']}{page} ({item['kind']}, {item['score']:.3f}){mark}"
 
 
 def _image_loader(store: str | None):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from mmrag.evaluate.report.content import Example, Figure, Section, Table
 
 def markdown(title: str, sections: list[Section], folder: Path) -> Path:
     assets = folder / "report-assets"
+    # Thumbnails of an earlier report would linger beside the new ones.
+    for stale in assets.glob("thumb-*.jpg"):
+        stale.unlink()
     lines = [f"# {title}", ""]
     for section in sections:
         lines += [f"## {section.title}", ""]
@@ -49,7 +53,9 @@ def _md_example(example: Example, assets: Path) -> list[str]:
         thumb = ""
         if item.thumbnail:
             assets.mkdir(parents=True, exist_ok=True)
-            name = f"thumb-{abs(hash((example.pipeline, example.question, index)))}.jpg"
+            # Stable names, so regenerating a report does not churn its files in git.
+            digest = hashlib.sha1(f"{example.pipeline}\0{example.question}\0{index}".encode())
+            name = f"thumb-{digest.hexdigest()[:16]}.jpg"
             (assets / name).write_bytes(item.thumbnail)
             thumb = f" ![](report-assets/{name})"
         out.append(f"  - retrieved {item.label}: {item.text}{thumb}")
