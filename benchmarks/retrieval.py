@@ -154,12 +154,21 @@ def cross_validated(
             max_per_page=settings.max_per_page,
         )
         fitted.append(
-            {"weights": calibration.weights, "bias": calibration.bias, "tau": threshold.tau}
+            {
+                "weights": calibration.weights,
+                "bias": calibration.bias,
+                "tau": threshold.tau,
+                "relative": threshold.relative,
+            }
         )
         config = variant(
             rag.config,
             scorer={"type": "calibrated", "weights": calibration.weights, "bias": calibration.bias},
-            adaptive={**settings.adaptive.model_dump(), "tau": threshold.tau},
+            adaptive={
+                **settings.adaptive.model_dump(),
+                "tau": threshold.tau,
+                "relative": threshold.relative,
+            },
         )
         retriever = Retriever(rag.store, Components(config))
         ranker = retriever_ranker(retriever, TEXT_AND_SUMMARIES)

@@ -64,6 +64,34 @@ def test_adaptive_k_keeps_up_to_k_max_above_tau() -> None:
     assert len(adaptive_k(items, tau=0.95, k_min=1, k_max=10)) == 1  # at least k_min
     assert len(adaptive_k(items, tau=0.0, k_min=1, k_max=3)) == 3  # at most k_max
     assert adaptive_k(items, tau=0.95, k_min=0, k_max=3) == []
+    # A bar relative to the best score: 0.5 x 0.9 keeps 0.9 and 0.8.
+    assert len(adaptive_k(items, tau=0.0, k_min=1, k_max=10, relative=0.5)) == 2
+    assert adaptive_k([], tau=0.0, k_min=1, k_max=10, relative=0.5) == []
+
+
+def test_choose_tau_uses_a_relative_bar_when_scores_differ_by_question() -> None:
+    import numpy as np
+
+    from mmrag.evaluate.dataset import Example
+    from mmrag.retrieve.tuning import LabelledQuery, choose_tau
+
+    def query(name: str, scores: list[float], relevant: int) -> LabelledQuery:
+        items = [scored(node(f"{name}{i}", page=i + 1), s) for i, s in enumerate(scores)]
+        labels = np.array([i == relevant for i in range(len(scores))], dtype=np.int8)
+        example = Example(id=name, question=name)
+        return LabelledQuery(example, "document", items, np.zeros((len(items), 1)), labels)
+
+    # Question a scores high throughout, question b low; each has its answer second.
+    high = [0.95, 0.9, 0.4, 0.38, 0.36, 0.34, 0.2, 0.2, 0.2, 0.2]
+    low = [0.3, 0.28, 0.05, 0.04, 0.03, 0.02, 0.02, 0.01, 0.01, 0.01]
+    queries = [query("a", high, 1), query("b", low, 1)]
+    scores = [np.array(high), np.array(low)]
+    settings = {"k_min": 1, "k_max": 10, "max_per_page": 1, "min_hit_ratio": 1.0}
+    absolute = choose_tau(queries, scores, relative_grid=(0.0,), **settings)
+    both = choose_tau(queries, scores, **settings)
+    assert absolute.hit_rate == both.hit_rate == 1.0
+    assert absolute.mean_items == 4.0  # b needs tau <= 0.28, which keeps six of a's items
+    assert both.relative > 0 and both.mean_items == 2.0
 
 
 def test_limit_per_page_and_page_neighbours() -> None:

@@ -87,6 +87,7 @@ def tune(
                 "weights": result.calibration.weights,
                 "bias": result.calibration.bias,
                 "tau": t.tau,
+                "relative": t.relative,
                 "hit_rate": t.hit_rate,
                 "mean_items": t.mean_items,
                 "fixed_k_hit_rate": t.fixed_k_hit_rate,
@@ -101,7 +102,8 @@ def tune(
     table.add_row("bias", f"{result.calibration.bias:+.3f}")
     out.print(table)
     out.print(
-        f"tau = {t.tau:.2f}: a relevant item among the context for {t.hit_rate:.1%} of searches "
+        f"tau = {t.tau:.2f}, relative = {t.relative:.2f}: a relevant item among the context "
+        f"for {t.hit_rate:.1%} of searches "
         f"with {t.mean_items:.1f} items on average (fixed k: {t.fixed_k_hit_rate:.1%} with "
         f"{t.fixed_k_mean_items:.1f} items)"
     )

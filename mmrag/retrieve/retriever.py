@@ -120,7 +120,13 @@ class Retriever:
         if k is not None:
             return ranked[:k]
         if adaptive.enabled and self.scorer is not None:
-            return adaptive_k(ranked, tau=adaptive.tau, k_min=adaptive.k_min, k_max=adaptive.k_max)
+            return adaptive_k(
+                ranked,
+                tau=adaptive.tau,
+                k_min=adaptive.k_min,
+                k_max=adaptive.k_max,
+                relative=adaptive.relative,
+            )
         return ranked[: settings.k]
 
     def _rerank(self, query: str, ranked: list[ScoredNode], top_n: int) -> list[ScoredNode]:

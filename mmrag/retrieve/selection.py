@@ -1,8 +1,9 @@
 """Choosing the context from scored candidates: page diversity, neighbours, adaptive k.
 
 Adaptive k (Mortaheb et al. 2025): sort by relevancy score, keep the items whose score
-reaches a threshold, at least ``k_min`` and at most ``k_max`` of them — fewer irrelevant
-items than a fixed k, so fewer chances for the generator to go astray.
+reaches a threshold (absolute, and relative to the best item's), at least ``k_min`` and at
+most ``k_max`` of them — fewer irrelevant items than a fixed k, so fewer chances for the
+generator to go astray.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from mmrag.schema import NodeKind, ScoredNode
 
 
 def adaptive_k(
-    items: Sequence[ScoredNode], *, tau: float, k_min: int, k_max: int
+    items: Sequence[ScoredNode], *, tau: float, k_min: int, k_max: int, relative: float = 0.0
 ) -> list[ScoredNode]:
-    """Items (sorted best first) with score >= ``tau``, clamped to ``[k_min, k_max]``."""
-    keep = sum(1 for item in items if item.score >= tau)
+    """Items (sorted best first) with score >= ``tau`` and >= ``relative`` x the best score,
+    clamped to ``[k_min, k_max]``."""
+    if not items:
+        return []
+    bar = max(tau, relative * items[0].score)
+    keep = sum(1 for item in items if item.score >= bar)
     return list(items[: max(k_min, min(keep, k_max))])
 
 

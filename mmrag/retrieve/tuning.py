@@ -23,7 +23,7 @@ from mmrag.models.deps import require
 from mmrag.models.relevance.features import FEATURES, feature_matrix
 from mmrag.retrieve.filters import SearchFilter
 from mmrag.retrieve.retriever import Retriever
-from mmrag.retrieve.selection import adaptive_k, limit_per_page
+from mmrag.retrieve.selection import limit_per_page
 from mmrag.schema import Node, ScoredNode
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class ThresholdChoice:
     fixed_k_hit_rate: float
     fixed_k_mean_items: float
     curve: list[dict[str, float]] = field(default_factory=list)
+    #: Share of the best score an item must also reach.
+    relative: float = 0.0
 
 
 def is_evidence(example: Example) -> Callable[[Node], bool]:
@@ -129,6 +131,10 @@ def score(queries: Sequence[LabelledQuery], calibration: Calibration) -> list[np
     return [1.0 / (1.0 + np.exp(-(q.features @ w + calibration.bias))) for q in queries]
 
 
+#: Relative bars tried with every tau: 0 (absolute tau only) up to half the best score.
+RELATIVE_GRID = tuple(round(0.05 * i, 2) for i in range(11))
+
+
 def choose_tau(
     queries: Sequence[LabelledQuery],
     scores: Sequence[np.ndarray],
@@ -137,46 +143,56 @@ def choose_tau(
     k_max: int,
     max_per_page: int,
     min_hit_ratio: float = 0.95,
+    relative_grid: Sequence[float] = RELATIVE_GRID,
 ) -> ThresholdChoice:
-    """The tau giving the fewest context items while finding a relevant item for at least
-    ``min_hit_ratio`` of the questions a fixed ``k_max`` finds one for."""
-    ranked = []
+    """The (tau, relative) giving the fewest context items while finding a relevant item
+    for at least ``min_hit_ratio`` of the questions a fixed ``k_max`` finds one for."""
+    ranked = []  # per query: scores best first, and the position of the first relevant item
     for q, s in zip(queries, scores, strict=True):
         order = np.argsort(-s)
         items = [ScoredNode(q.items[i].node, float(s[i])) for i in order]
         items = limit_per_page(items, max_per_page)
         relevant = {q.items[i].node.id for i in np.flatnonzero(q.labels)}
-        ranked.append((items, relevant))
-    fixed = [_outcome(items[:k_max], relevant) for items, relevant in ranked]
-    fixed_hit = float(np.mean([h for h, _ in fixed])) if fixed else 0.0
-    fixed_size = float(np.mean([n for _, n in fixed])) if fixed else 0.0
+        first = next((n for n, i in enumerate(items) if i.node.id in relevant), len(items))
+        ranked.append((np.array([i.score for i in items]), first))
+    if not ranked:
+        return ThresholdChoice(0.5, 0.0, 0.0, 0.0, 0.0)
+    fixed_sizes = np.array([min(k_max, len(s)) for s, _ in ranked], dtype=np.float64)
+    firsts = np.array([f for _, f in ranked])
+    fixed_hit = float(np.mean(firsts < fixed_sizes))
+    taus = np.round(np.arange(0.01, 1.0, 0.01), 2)
     curve = []
-    for tau in np.round(np.arange(0.01, 1.0, 0.01), 2):
-        outcomes = [
-            _outcome(adaptive_k(items, tau=float(tau), k_min=k_min, k_max=k_max), relevant)
-            for items, relevant in ranked
-        ]
-        curve.append(
+    for relative in relative_grid:
+        # Items kept for each (query, tau): those reaching the bar, clamped to [k_min, k_max].
+        kept = np.empty((len(ranked), len(taus)))
+        for row, (s, _) in enumerate(ranked):
+            bars = np.maximum(taus, relative * (s[0] if len(s) else 0.0))
+            reach = np.searchsorted(-s, -bars, side="right")
+            kept[row] = np.minimum(np.clip(reach, k_min, k_max), len(s))
+        hits = (firsts[:, None] < kept).mean(axis=0)
+        sizes = kept.mean(axis=0)
+        curve += [
             {
-                "tau": float(tau),
-                "hit_rate": float(np.mean([h for h, _ in outcomes])) if outcomes else 0.0,
-                "mean_items": float(np.mean([n for _, n in outcomes])) if outcomes else 0.0,
+                "tau": float(t),
+                "relative": float(relative),
+                "hit_rate": float(h),
+                "mean_items": float(n),
             }
-        )
+            for t, h, n in zip(taus, hits, sizes, strict=True)
+        ]
     good = [c for c in curve if c["hit_rate"] >= min_hit_ratio * fixed_hit]
-    best = min(good, key=lambda c: (c["mean_items"], -c["tau"])) if good else curve[0]
+    best = (
+        min(good, key=lambda c: (c["mean_items"], -c["tau"], c["relative"])) if good else curve[0]
+    )
     return ThresholdChoice(
         tau=best["tau"],
         hit_rate=best["hit_rate"],
         mean_items=best["mean_items"],
         fixed_k_hit_rate=fixed_hit,
-        fixed_k_mean_items=fixed_size,
+        fixed_k_mean_items=float(fixed_sizes.mean()),
         curve=curve,
+        relative=best["relative"],
     )
-
-
-def _outcome(items: Sequence[ScoredNode], relevant: set[str]) -> tuple[float, int]:
-    return float(any(i.node.id in relevant for i in items)), len(items)
 
 
 @dataclass(slots=True)
@@ -219,5 +235,6 @@ def tune(
         **data["retrieval"]["adaptive"],
         "enabled": True,
         "tau": threshold.tau,
+        "relative": threshold.relative,
     }
     return TuneResult(PipelineConfig.from_dict(data), calibration, threshold, len(queries))
