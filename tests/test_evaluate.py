@@ -197,6 +197,20 @@ def test_retrieval_only_report_shows_no_empty_answer_columns(
     assert not list((out / "report-assets").glob("thumb-*"))
 
 
+def test_resuming_with_a_changed_pipeline_is_refused(
+    tiny_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    from mmrag.errors import ConfigError
+
+    out = tmp_path / "eval"
+    settings = EvalSettings(limit=1, generate=False)
+    run_eval(tiny_spec, [fast_pipeline(name="fast")], out, settings)
+    run_eval(tiny_spec, [fast_pipeline(name="fast")], out, settings)  # same config: resumes
+    changed = fast_pipeline(name="fast", retrieval={"k": 2})
+    with pytest.raises(ConfigError, match="'fast' has changed"):
+        run_eval(tiny_spec, [changed], out, settings)
+
+
 def test_summary_counts_invalid_judge_replies_as_fails() -> None:
     base = {
         "answer": "x",

@@ -19,6 +19,7 @@ import yaml
 
 from mmrag.api import RAG
 from mmrag.config import PipelineConfig, load_pipeline
+from mmrag.errors import ConfigError
 from mmrag.evaluate.answer_check import check_answer
 from mmrag.evaluate.dataset import Example
 from mmrag.evaluate.datasets import DatasetSpec
@@ -57,6 +58,8 @@ def run_eval(
     out.mkdir(parents=True, exist_ok=True)
     examples = spec.examples[: settings.limit]
     configs = [p if isinstance(p, PipelineConfig) else load_pipeline(p) for p in pipelines]
+    for config in configs:
+        _check_unchanged(out / "runs" / config.name, config)
     _write_manifest(out, spec, configs, settings, len(examples))
     cache = JudgeCache(out / "judge-cache.sqlite")
     summaries = []
@@ -214,6 +217,18 @@ def _brief(item: ScoredNode, is_gold: bool) -> dict[str, Any]:
         "image_id": n.image_id if n.kind != NodeKind.TEXT else None,
         "text": " ".join(n.text.split())[:300],
     }
+
+
+def _check_unchanged(run_dir: Path, config: PipelineConfig) -> None:
+    """Resuming with a changed pipeline would mix two configurations in one result."""
+    saved = run_dir / "pipeline.yaml"
+    if not saved.is_file() or not _done_ids(run_dir / "records.jsonl"):
+        return
+    if yaml.safe_load(saved.read_text(encoding="utf-8")) != config.model_dump(mode="json"):
+        raise ConfigError(
+            f"pipeline '{config.name}' has changed since {run_dir} was started; "
+            f"remove {run_dir} to run it again, or write to another --out"
+        )
 
 
 def _end_with_newline(path: Path) -> None:
