@@ -49,8 +49,8 @@ bench:  ## Benchmarks on ../shared/data (skipped when absent); each prints one J
 eval:  ## The committed example reports (MMLongBench-Doc dev, Flickr8k); resumable
 	$(BIN)/mmrag eval run -d mmlongbench -p text-only -p hybrid-summaries -p default --limit 40 -o evals/runs/mmlongbench-dev
 	$(BIN)/mmrag eval report --no-thumbnails evals/runs/mmlongbench-dev
-	$(BIN)/mmrag eval run -d flickr8k -p hybrid-summaries -p default --no-generate -o evals/runs/flickr8k
-	$(BIN)/mmrag eval report --no-thumbnails evals/runs/flickr8k
+	$(BIN)/mmrag eval run -d flickr8k -p hybrid-summaries -p default --no-generate -o evals/runs/flickr8k-captions
+	$(BIN)/mmrag eval report --no-thumbnails evals/runs/flickr8k-captions
 
 clean:
 	rm -rf demo-corpus .mmrag .pytest_cache .mypy_cache .ruff_cache
