@@ -54,7 +54,7 @@ def tune(
     limit: Annotated[int | None, typer.Option(help="Use only the first N questions.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit the calibrated relevancy score and the adaptive-k threshold tau on your data.
+    """Fit the calibrated relevancy score and adaptive k's thresholds on your data.
 
     The store must already hold the documents the questions are about. The tuned
     pipeline is written with --out; use it with --pipeline.
