@@ -211,6 +211,23 @@ def test_resuming_with_a_changed_pipeline_is_refused(
         run_eval(tiny_spec, [changed], out, settings)
 
 
+def test_a_separate_judge_that_is_down_is_recorded_not_fatal(
+    tiny_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    # Nothing listens on port 9 of loopback: every grade fails fast with a clear error.
+    judge = {"type": "openai", "model": "judge", "base_url": "http://127.0.0.1:9/v1"}
+    judge |= {"retries": 1, "timeout": 5}
+    out = tmp_path / "eval"
+    run_eval(tiny_spec, [fast_pipeline(name="fast")], out, EvalSettings(limit=1, judge=judge))
+    record = json.loads((out / "runs" / "fast" / "records.jsonl").read_text().splitlines()[0])
+    assert record["judge_model"].startswith("openai:")
+    grade = record["judge"]["answer_correctness"]
+    assert grade["status"] == "error" and grade["passed"] is None
+    assert "127.0.0.1:9" in grade["reason"]
+    md, _ = build_report(out)
+    assert "Answers judged by openai:" in md.read_text()
+
+
 def test_summary_counts_invalid_judge_replies_as_fails() -> None:
     base = {
         "answer": "x",

@@ -155,6 +155,7 @@ def evaluate_example(
                 example.question, answer, reference=example.answer, concepts=example.concepts
             )
             record["judge"] = {m: g.to_dict() for m, g in grades.items()}
+            record["judge_model"] = judge.model.name
             record["timings"]["judge"] = round(time.perf_counter() - mark, 4)
     return record
 

@@ -60,6 +60,11 @@ def build(data: ReportData, *, thumbnails: bool = True) -> list[Section]:
         f"pipelines: {', '.join(r.name for r in data.runs)}. Intervals are 95% bootstrap CIs "
         "(1,000 resamples of the questions)."
     )
+    judges = sorted(
+        {r["judge_model"] for run in data.runs for r in run.records if "judge_model" in r}
+    )
+    if judges:
+        intro += f" Answers judged by {', '.join(judges)}."
     sections = [Section("Summary", [intro, _summary(data)])]
     figures = [
         Figure("hit@k per pipeline", png, "hit_at_k.png") for png in [plots.hit_curves(data)] if png
