@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+
 from mmrag.schema import NodeKind, ScoredNode
 
 
@@ -21,9 +23,23 @@ def adaptive_k(
     clamped to ``[k_min, k_max]``."""
     if not items:
         return []
-    bar = max(tau, relative * items[0].score)
-    keep = sum(1 for item in items if item.score >= bar)
-    return list(items[: max(k_min, min(keep, k_max))])
+    scores = np.array([item.score for item in items])
+    keep = kept_counts(scores, np.array([tau]), relative=relative, k_min=k_min, k_max=k_max)
+    return list(items[: int(keep[0])])
+
+
+def kept_counts(
+    scores: np.ndarray, taus: np.ndarray, *, relative: float, k_min: int, k_max: int
+) -> np.ndarray:
+    """How many of ``scores`` (best first) adaptive k keeps, for each threshold in ``taus``.
+
+    The one statement of the rule: an item must reach ``tau`` and ``relative`` x the best
+    score; at least ``k_min`` items, at most ``k_max``, never more than there are.
+    Vectorised over ``taus`` because tuning tries a hundred of them per question."""
+    bars = np.maximum(taus, relative * (scores[0] if len(scores) else 0.0))
+    reach = np.searchsorted(-scores, -bars, side="right")
+    counts: np.ndarray = np.minimum(np.clip(reach, k_min, k_max), len(scores))
+    return counts
 
 
 def limit_per_page(items: Sequence[ScoredNode], max_per_page: int) -> list[ScoredNode]:

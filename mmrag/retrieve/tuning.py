@@ -23,7 +23,7 @@ from mmrag.models.deps import require
 from mmrag.models.relevance.features import FEATURES, feature_matrix
 from mmrag.retrieve.filters import SearchFilter
 from mmrag.retrieve.retriever import Retriever
-from mmrag.retrieve.selection import limit_per_page
+from mmrag.retrieve.selection import kept_counts, limit_per_page
 from mmrag.schema import Node, ScoredNode
 
 logger = logging.getLogger(__name__)
@@ -164,11 +164,9 @@ def choose_tau(
     curve = []
     for relative in relative_grid:
         # Items kept for each (query, tau): those reaching the bar, clamped to [k_min, k_max].
-        kept = np.empty((len(ranked), len(taus)))
-        for row, (s, _) in enumerate(ranked):
-            bars = np.maximum(taus, relative * (s[0] if len(s) else 0.0))
-            reach = np.searchsorted(-s, -bars, side="right")
-            kept[row] = np.minimum(np.clip(reach, k_min, k_max), len(s))
+        kept = np.stack(
+            [kept_counts(s, taus, relative=relative, k_min=k_min, k_max=k_max) for s, _ in ranked]
+        ).astype(np.float64)
         hits = (firsts[:, None] < kept).mean(axis=0)
         sizes = kept.mean(axis=0)
         curve += [
