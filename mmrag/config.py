@@ -78,11 +78,11 @@ class AdaptiveKConfig(_Section):
     k, not always k)."""
 
     enabled: bool = True
-    tau: float = Field(default=0.05, ge=0.0, le=1.0)
+    tau: float = Field(default=0.06, ge=0.0, le=1.0)
     #: Share of the best score an item must reach. Scores run higher for some questions
     #: than others (within one document every candidate shares the document prior), so a
     #: bar relative to the best keeps the context short where an absolute one cannot.
-    relative: float = Field(default=0.2, ge=0.0, le=1.0)
+    relative: float = Field(default=0.4, ge=0.0, le=1.0)
     k_min: int = Field(default=1, ge=0)
     k_max: int = Field(default=10, ge=1)
 

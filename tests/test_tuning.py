@@ -12,6 +12,7 @@ from mmrag import RAG
 from mmrag.cli import app
 from mmrag.errors import ConfigError
 from mmrag.evaluate.dataset import Evidence, Example, load_dataset, load_jsonl, save_jsonl
+from mmrag.models.relevance.features import FEATURES
 from mmrag.retrieve.tuning import collect, fit_calibration, tune
 from tests.conftest import SHARED_DATA, fast_pipeline, make_pdf
 
@@ -44,7 +45,7 @@ def test_collect_labels_the_gold_pages(labelled: tuple[RAG, list[Example], Path]
     queries = collect(rag.retriever, examples[:4])
     assert len(queries) == 8  # document and corpus scope
     assert all(q.labels.sum() >= 1 for q in queries)
-    assert all(q.features.shape == (len(q.items), 12) for q in queries)
+    assert all(q.features.shape == (len(q.items), len(FEATURES)) for q in queries)
 
 
 def test_tune_fits_weights_and_tau(labelled: tuple[RAG, list[Example], Path]) -> None:

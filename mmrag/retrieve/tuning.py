@@ -2,7 +2,8 @@
 
 ``mmrag tune`` runs candidate search for each labelled question (within its document
 and across the corpus), computes the features of every candidate, labels a candidate
-relevant when its page is gold evidence, fits a logistic regression (scikit-learn), and
+relevant when its page is gold evidence, fits the scorer's weights (ranking, then
+calibration: :mod:`mmrag.retrieve.calibration`), and
 picks the threshold tau that keeps the smallest context while still finding a relevant
 item for nearly as many questions as a fixed k would.
 """
@@ -17,10 +18,10 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from mmrag.config import PipelineConfig
-from mmrag.errors import ConfigError
 from mmrag.evaluate.dataset import Example
-from mmrag.models.deps import require
 from mmrag.models.relevance.features import FEATURES, feature_matrix
+from mmrag.retrieve import calibration
+from mmrag.retrieve.calibration import Calibration
 from mmrag.retrieve.filters import SearchFilter
 from mmrag.retrieve.retriever import Retriever
 from mmrag.retrieve.selection import kept_counts, limit_per_page
@@ -38,12 +39,6 @@ class LabelledQuery:
     items: list[ScoredNode]
     features: np.ndarray
     labels: np.ndarray
-
-
-@dataclass(slots=True)
-class Calibration:
-    weights: dict[str, float]
-    bias: float
 
 
 @dataclass(slots=True)
@@ -107,23 +102,10 @@ def collect(
     return out
 
 
-def fit_calibration(
-    queries: Sequence[LabelledQuery], *, regularisation: float = 0.1
-) -> Calibration:
-    """Logistic regression of relevance on the features, over all candidates."""
-    x = np.vstack([q.features for q in queries]) if queries else np.zeros((0, len(FEATURES)))
-    y = np.concatenate([q.labels for q in queries]) if queries else np.zeros(0)
-    if len(set(y.tolist())) < 2:
-        raise ConfigError(
-            "tuning needs labelled questions with both relevant and irrelevant candidates"
-        )
-    linear = require(
-        "sklearn.linear_model", extra="local", purpose="mmrag tune", package="scikit-learn"
-    )
-    model = linear.LogisticRegression(C=regularisation, max_iter=5000)
-    model.fit(x, y)
-    weights = {name: round(float(w), 4) for name, w in zip(FEATURES, model.coef_[0], strict=True)}
-    return Calibration(weights=weights, bias=round(float(model.intercept_[0]), 4))
+def fit_calibration(queries: Sequence[LabelledQuery], *, l2: float = 1e-4) -> Calibration:
+    """Ranking weights fitted per question, calibrated to probabilities over all of them
+    (see :mod:`mmrag.retrieve.calibration`)."""
+    return calibration.fit([(q.features, q.labels) for q in queries], FEATURES, l2=l2)
 
 
 def score(queries: Sequence[LabelledQuery], calibration: Calibration) -> list[np.ndarray]:

@@ -21,20 +21,23 @@ from mmrag.schema import ScoredNode
 #: Fitted by `mmrag tune` on MMLongBench-Doc dev (271 answerable questions, searched
 #: within their document and across the corpus). See benchmarks/retrieval.py.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "text_cos": -1.5477,
-    "text_cos_rel": 0.1536,
-    "bm25_rel": -1.0698,
-    "inv_rank_vector": 1.0367,
-    "inv_rank_bm25": 1.2909,
-    "both_text_lists": -0.1778,
+    "text_cos": 1.6672,
+    "text_cos_rel": 0.2609,
+    "bm25_rel": 0.6569,
+    "inv_rank_vector": 0.2691,
+    "inv_rank_bm25": -0.051,
+    "both_text_lists": -0.8625,
     "image_cos": 0.0,
-    "page_context": 4.8719,
-    "doc_prior": 2.699,
-    "page_mention": 1.712,
-    "is_image": 0.5881,
-    "rrf": 1.3851,
+    "page_context": 0.3473,
+    "doc_prior": 1.0305,
+    "page_mention": 1.7042,
+    "is_image": 0.2333,
+    "rrf": 1.1219,
+    "term_coverage": 1.0032,
+    "term_coverage_idf": 2.2036,
+    "reference_match": 1.0099,
 }
-DEFAULT_BIAS = -8.1729
+DEFAULT_BIAS = -5.4297
 
 
 class CalibratedConfig(BackendConfig):

@@ -3,7 +3,9 @@
 They describe how each retriever saw the candidate (similarity, BM25 relative to the
 query's best, rank), its page (how well its page-mates matched), its document (how well
 the whole document matched: which report is this about?) and what the query says about
-pages ("on page 12"). All are in [0, 1] so one set of weights fits every query.
+pages ("on page 12"), how many of the question's terms the candidate contains, and
+whether it carries the figure or table the question names
+(:mod:`~mmrag.models.relevance.lexical`). All are in [0, 1] so one set of weights fits every query.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrag.models.relevance.base import Candidates
+from mmrag.models.relevance.lexical import coverages, reference_matches
 from mmrag.schema import NodeKind, ScoredNode
 
 FEATURES = (
@@ -31,6 +34,9 @@ FEATURES = (
     "page_mention",
     "is_image",
     "rrf",
+    "term_coverage",
+    "term_coverage_idf",
+    "reference_match",
 )
 
 _PAGE_MENTION = re.compile(r"\b(?:page|slide|p\.)\s*(\d{1,4})\b", re.IGNORECASE)
@@ -68,6 +74,10 @@ def feature_matrix(candidates: Candidates, items: Sequence[ScoredNode], rrf_k: i
         rows[i, 9] = _mention(item.node.page, mentions)
         rows[i, 10] = float(item.node.kind in (NodeKind.IMAGE, NodeKind.IMAGE_SUMMARY))
         rows[i, 11] = min(1.0, item.score * rrf_k / 2)
+    if items:
+        texts = [item.node.text for item in items]
+        rows[:, 12:14] = coverages(candidates.query, texts)
+        rows[:, 14] = reference_matches(candidates.query, texts)
     # How well the item's page matched, through any of its nodes.
     page_best: dict[tuple[str, int | None], float] = defaultdict(float)
     for i, item in enumerate(items):
