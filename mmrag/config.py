@@ -78,7 +78,7 @@ class AdaptiveKConfig(_Section):
     k, not always k)."""
 
     enabled: bool = True
-    tau: float = Field(default=0.06, ge=0.0, le=1.0)
+    tau: float = Field(default=0.07, ge=0.0, le=1.0)
     #: Share of the best score an item must reach. Scores run higher for some questions
     #: than others (within one document every candidate shares the document prior), so a
     #: bar relative to the best keeps the context short where an absolute one cannot.

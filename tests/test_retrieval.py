@@ -12,7 +12,12 @@ from mmrag import RAG
 from mmrag.errors import ConfigError
 from mmrag.models.mllm import Capabilities, Generation, GenerationOptions, Message, TokenLogprob
 from mmrag.models.relevance import Candidates, relevancy_scorers
-from mmrag.models.relevance.features import FEATURES, feature_matrix, mentioned_pages
+from mmrag.models.relevance.features import (
+    FEATURES,
+    feature_matrix,
+    mentioned_pages,
+    printed_page_number,
+)
 from mmrag.models.relevance.mllm_judge import MLLMJudgeConfig, MLLMJudgeScorer, p_yes
 from mmrag.retrieve import SearchFilter, parse_pages, reciprocal_rank_fusion
 from mmrag.retrieve.selection import adaptive_k, limit_per_page, with_page_text
@@ -265,6 +270,27 @@ def test_filters_restrict_documents_kinds_and_pages(pdf_rag: RAG) -> None:
 def test_page_mention_lifts_that_page(pdf_rag: RAG) -> None:
     hits = pdf_rag.search("What does page 6 say about the harbour?", k=3, source="a.pdf")
     assert hits[0].node.page == 6
+
+
+def test_printed_page_numbers_are_recognised() -> None:
+    assert printed_page_number("Graduate Studies & Professional Learning  17\n", [17])
+    assert printed_page_number("28 \nChapter 3: Important Information", [28])
+    assert not printed_page_number("revenue grew to 1.17", [17])
+    assert not printed_page_number("in 2017 the harbour", [17])
+
+
+def test_page_mention_finds_the_printed_page_number(tmp_path: Path) -> None:
+    """Readers cite the number printed in the footer, not the PDF's page index."""
+    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline())
+    # Every other page counts 13 cranes in its body; page 3's footer prints "13".
+    pages = [
+        f"The harbour survey, part {chr(65 + i)}: {9 if i == 2 else 13} cranes.\n\n{i + 11}"
+        for i in range(8)
+    ]
+    make_pdf(tmp_path / "journal.pdf", pages)
+    assert rag.ingest([tmp_path / "journal.pdf"]).ok
+    hits = rag.search("What does page 13 say about the harbour survey?", k=3)
+    assert hits[0].node.page == 3  # printed "13"
 
 
 def test_no_scorer_falls_back_to_fusion_and_fixed_k(tmp_path: Path) -> None:

@@ -21,23 +21,24 @@ from mmrag.schema import ScoredNode
 #: Fitted by `mmrag tune` on MMLongBench-Doc dev (271 answerable questions, searched
 #: within their document and across the corpus). See benchmarks/retrieval.py.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "text_cos": 1.6672,
-    "text_cos_rel": 0.2609,
-    "bm25_rel": 0.6569,
-    "inv_rank_vector": 0.2691,
-    "inv_rank_bm25": -0.051,
-    "both_text_lists": -0.8625,
+    "text_cos": 1.4616,
+    "text_cos_rel": 0.467,
+    "bm25_rel": 0.7392,
+    "inv_rank_vector": 0.2674,
+    "inv_rank_bm25": -0.099,
+    "both_text_lists": -0.931,
     "image_cos": 0.0,
-    "page_context": 0.3473,
-    "doc_prior": 1.0305,
-    "page_mention": 1.7042,
-    "is_image": 0.2333,
-    "rrf": 1.1219,
-    "term_coverage": 1.0032,
-    "term_coverage_idf": 2.2036,
-    "reference_match": 1.0099,
+    "page_context": 0.3014,
+    "doc_prior": 1.114,
+    "page_mention": 1.6883,
+    "is_image": 0.2625,
+    "rrf": 1.1081,
+    "term_coverage": 1.069,
+    "term_coverage_idf": 2.1585,
+    "reference_match": 1.0079,
+    "printed_page_mention": 1.5043,
 }
-DEFAULT_BIAS = -5.4297
+DEFAULT_BIAS = -5.5424
 
 
 class CalibratedConfig(BackendConfig):

@@ -2,10 +2,11 @@
 
 They describe how each retriever saw the candidate (similarity, BM25 relative to the
 query's best, rank), its page (how well its page-mates matched), its document (how well
-the whole document matched: which report is this about?) and what the query says about
-pages ("on page 12"), how many of the question's terms the candidate contains, and
-whether it carries the figure or table the question names
-(:mod:`~mmrag.models.relevance.lexical`). All are in [0, 1] so one set of weights fits every query.
+the whole document matched: which report is this about?), what the query says about
+pages ("on page 12": the PDF's page, or the number printed on it), how many of the
+question's terms the candidate contains, and whether it carries the figure or table the
+question names (:mod:`~mmrag.models.relevance.lexical`). All are in [0, 1] so one set of
+weights fits every query.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ FEATURES = (
     "term_coverage",
     "term_coverage_idf",
     "reference_match",
+    "printed_page_mention",
 )
 
 _PAGE_MENTION = re.compile(r"\b(?:page|slide|p\.)\s*(\d{1,4})\b", re.IGNORECASE)
@@ -44,6 +46,16 @@ _PAGE_MENTION = re.compile(r"\b(?:page|slide|p\.)\s*(\d{1,4})\b", re.IGNORECASE)
 
 def mentioned_pages(query: str | None) -> list[int]:
     return [int(m) for m in _PAGE_MENTION.findall(query or "")]
+
+
+def printed_page_number(text: str | None, numbers: Sequence[int]) -> bool:
+    """Does a page's text start or end with one of ``numbers``, as a printed page number
+    in its header or footer would ("Graduate Studies & Professional Learning  17")?
+
+    Readers cite the number printed on the page, which often differs from the PDF's own
+    page index (covers, front matter, two-page spreads)."""
+    body = (text or "").strip()
+    return any(re.match(rf"{n}\b", body) or re.search(rf"(?<![\d.,]){n}$", body) for n in numbers)
 
 
 def feature_matrix(candidates: Candidates, items: Sequence[ScoredNode], rrf_k: int) -> np.ndarray:
@@ -78,17 +90,27 @@ def feature_matrix(candidates: Candidates, items: Sequence[ScoredNode], rrf_k: i
         texts = [item.node.text for item in items]
         rows[:, 12:14] = coverages(candidates.query, texts)
         rows[:, 14] = reference_matches(candidates.query, texts)
-    # How well the item's page matched, through any of its nodes.
+    # How well the item's page matched, through any of its nodes; whether any of its text
+    # nodes carries a page number the query mentions.
     page_best: dict[tuple[str, int | None], float] = defaultdict(float)
+    page_printed: set[tuple[str, int | None]] = set()
     for i, item in enumerate(items):
         key = (item.node.source, item.node.page)
         page_best[key] = max(page_best[key], (rows[i, 1] + rows[i, 2]) / 2)
+        if (
+            mentions
+            and item.node.kind == NodeKind.TEXT
+            and printed_page_number(item.node.text, mentions)
+        ):
+            page_printed.add(key)
     for i, item in enumerate(items):
-        rows[i, 7] = (
-            page_best[(item.node.source, item.node.page)]
-            if item.node.page is not None
-            else (rows[i, 1] + rows[i, 2]) / 2
-        )
+        key = (item.node.source, item.node.page)
+        if item.node.page is None:
+            rows[i, 7] = (rows[i, 1] + rows[i, 2]) / 2
+            rows[i, 15] = 0.0
+        else:
+            rows[i, 7] = page_best[key]
+            rows[i, 15] = float(key in page_printed)
     return rows
 
 
