@@ -13,8 +13,9 @@ own PDF and across all 39, it prints one JSON line with hit@1/5/10 and MRR of:
   llamaindex          LlamaIndex as its users set it up (VectorStoreIndex on LanceDB,
                         same MiniLM, default splitter), built in the same run
 
-plus, for d_relevancy, the context size and hit rate of adaptive k versus a fixed k=10,
-a breakdown by evidence source, and retrieval latency.
+plus, for d_relevancy, the context size and hit rate of adaptive k versus a fixed k=10
+(and k=5), the best any threshold could do on the held-out questions (chosen on those very
+questions: a bound, not a result), a breakdown by evidence source, and retrieval latency.
 
     .venv/bin/python benchmarks/retrieval.py --store DIR [--no-llamaindex] [--limit N]
 
@@ -36,9 +37,18 @@ from typing import Any
 
 from mmrag import RAG, NodeKind, PipelineConfig
 from mmrag.components import Components
+from mmrag.config import RetrievalConfig
 from mmrag.evaluate.dataset import Example, from_mmlongbench
 from mmrag.retrieve import Retriever, SearchFilter
-from mmrag.retrieve.tuning import choose_tau, collect, fit_calibration, is_evidence, score
+from mmrag.retrieve.calibration import Calibration
+from mmrag.retrieve.tuning import (
+    LabelledQuery,
+    choose_tau,
+    collect,
+    fit_calibration,
+    is_evidence,
+    score,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mmlongbench_doc"
 CUTOFFS = (1, 5, 10)
@@ -103,7 +113,8 @@ def evaluate(ranker: Ranker, examples: Sequence[Example]) -> dict[str, Any]:
 
 
 def adaptive_vs_fixed(retriever: Retriever, examples: Sequence[Example]) -> dict[str, Any]:
-    """Context items and hit rate (a gold page among them) for adaptive k and fixed k=10."""
+    """Context items and hit rate (a gold page among them) for adaptive k and fixed k=10
+    and k=5 (the first five of the ten: selection without neighbours is a prefix)."""
     out: dict[str, Any] = {}
     latencies = []
     for scope in SCOPES:
@@ -116,7 +127,11 @@ def adaptive_vs_fixed(retriever: Retriever, examples: Sequence[Example]) -> dict
             adaptive = retriever.retrieve(e.question, filters=filters).items
             latencies.append(time.perf_counter() - started)
             fixed = retriever.retrieve(e.question, filters=filters, k=10).items
-            for name, items in (("adaptive", adaptive), ("fixed_k10", fixed)):
+            for name, items in (
+                ("adaptive", adaptive),
+                ("fixed_k10", fixed),
+                ("fixed_k5", fixed[:5]),
+            ):
                 stats[f"{name}_items"].append(len(items))
                 stats[f"{name}_hit"].append(float(any(relevant(i.node) for i in items)))
         out[scope] = {k: round(statistics.fmean(v), 3) for k, v in stats.items()}
@@ -125,6 +140,9 @@ def adaptive_vs_fixed(retriever: Retriever, examples: Sequence[Example]) -> dict
         )
         out[scope]["items_ratio"] = round(
             out[scope]["adaptive_items"] / max(out[scope]["fixed_k10_items"], 1e-9), 3
+        )
+        out[scope]["fixed_k5_hit_kept"] = round(
+            out[scope]["fixed_k5_hit"] / max(out[scope]["fixed_k10_hit"], 1e-9), 3
         )
     latencies.sort()
     out["latency_ms"] = {
@@ -142,6 +160,7 @@ def cross_validated(
     labelled = [collect(rag.retriever, fold) for fold in folds]
     ranking_rows: dict[str, list[Any]] = defaultdict(list)
     adaptive_parts = []
+    bounds: dict[str, list[dict[str, float]]] = defaultdict(list)
     fitted = []
     for train, test in ((0, 1), (1, 0)):
         calibration = fit_calibration(labelled[train])
@@ -176,6 +195,8 @@ def cross_validated(
             for e in folds[test]:
                 ranking_rows[scope].append((e, page_metrics(first_hit(ranker(e, scope), e))))
         adaptive_parts.append(adaptive_vs_fixed(retriever, folds[test]))
+        for scope, part in threshold_bound(labelled[test], calibration, settings).items():
+            bounds[scope].append(part)
     ranking: dict[str, Any] = {scope: mean([r for _, r in ranking_rows[scope]]) for scope in SCOPES}
     by_tag: dict[str, list[dict[str, float]]] = defaultdict(list)
     for e, row in ranking_rows["within_doc"]:
@@ -184,7 +205,7 @@ def cross_validated(
     ranking["within_doc_by_evidence_source"] = {
         t: {"n": len(r), **mean(r)} for t, r in sorted(by_tag.items())
     }
-    adaptive = {
+    adaptive: dict[str, Any] = {
         scope: {
             k: round(statistics.fmean(p[scope][k] for p in adaptive_parts), 3)
             for k in adaptive_parts[0][scope]
@@ -192,7 +213,38 @@ def cross_validated(
         for scope in SCOPES
     }
     adaptive["latency_ms"] = adaptive_parts[0]["latency_ms"]
+    adaptive["best_threshold_on_test"] = {
+        scope: {k: round(statistics.fmean(p[k] for p in parts), 3) for k in parts[0]}
+        for scope, parts in bounds.items()
+    }
     return ranking, adaptive, fitted
+
+
+def threshold_bound(
+    queries: Sequence[LabelledQuery], calibration: Calibration, settings: RetrievalConfig
+) -> dict[str, dict[str, float]]:
+    """Per scope, the fewest items any (tau, relative bar) keeps while finding 95% of what
+    fixed k=10 finds, with the threshold chosen on these very questions.
+
+    No rule fitted elsewhere can beat it, so it tells whether a target is out of reach of
+    thresholds on these scores (then only better ranking helps) or only of the tuning."""
+    out = {}
+    for tuning_scope, scope in (("document", "within_doc"), ("corpus", "corpus")):
+        mine = [q for q in queries if q.scope == tuning_scope]
+        if not mine:
+            continue
+        choice = choose_tau(
+            mine,
+            score(mine, calibration),
+            k_min=settings.adaptive.k_min,
+            k_max=settings.adaptive.k_max,
+            max_per_page=settings.max_per_page,
+        )
+        out[scope] = {
+            "hit_kept": choice.hit_rate / max(choice.fixed_k_hit_rate, 1e-9),
+            "items_ratio": choice.mean_items / max(choice.fixed_k_mean_items, 1e-9),
+        }
+    return out
 
 
 def main() -> int:
