@@ -390,3 +390,27 @@ def test_contract_against_a_real_llama_cpp_server(llama_server: str) -> None:
     from tests.mllm_contract import check_mllm_contract
 
     check_mllm_contract(backend(llama_server), expect_logprobs=True)
+
+
+def test_judge_sends_concurrent_requests_to_a_real_server(llama_server: str) -> None:
+    """Judging a batch through the server gives what judging one by one gives."""
+    from mmrag.models.relevance import Candidates
+    from mmrag.models.relevance.mllm_judge import MLLMJudgeConfig, MLLMJudgeScorer
+    from mmrag.schema import Node, NodeKind, ScoredNode
+
+    passages = [
+        "The ocelot is a wild cat of the Americas.",
+        "Quarterly revenue rose 12% on strong subscription sales.",
+        "Ocelots hunt at night, mostly small rodents.",
+        "Replace the grille by pressing the two clips.",
+    ]
+    items = [
+        ScoredNode(Node(id=f"n{i}", kind=NodeKind.TEXT, doc_id="d", source="a", text=t), 0.0)
+        for i, t in enumerate(passages)
+    ]
+    question = Candidates(query="What do ocelots eat?")
+    together = MLLMJudgeScorer(MLLMJudgeConfig(concurrency=4), model=backend(llama_server))
+    one_by_one = MLLMJudgeScorer(MLLMJudgeConfig(concurrency=1), model=backend(llama_server))
+    batched = together.score(question, items)
+    assert batched == pytest.approx(one_by_one.score(question, items), abs=1e-3)
+    assert all(0.0 < p < 1.0 for p in batched)

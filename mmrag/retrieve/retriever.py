@@ -131,7 +131,7 @@ class Retriever:
 
     def _rerank(self, query: str, ranked: list[ScoredNode], top_n: int) -> list[ScoredNode]:
         head, tail = ranked[:top_n], ranked[top_n:]
-        judged = [(self.judge.judge(query, item), item) for item in head]
+        judged = list(zip(self.judge.judge_many(query, head), head, strict=True))
         for p_yes, item in judged:
             item.scores["rerank"] = {"score": p_yes}
         judged.sort(key=lambda pair: pair[0], reverse=True)
@@ -146,7 +146,8 @@ class Retriever:
     def judge(self) -> MLLMJudgeScorer:
         cfg = self.components.config.retrieval.rerank.judge
         model = mllms.create(mllms.parse(cfg)) if cfg else self.components.generator
-        return MLLMJudgeScorer(MLLMJudgeConfig(), model=model)
+        concurrency = self.components.config.retrieval.rerank.concurrency
+        return MLLMJudgeScorer(MLLMJudgeConfig(concurrency=concurrency), model=model)
 
 
 def _best_text_per_page(items: list[ScoredNode]) -> dict[tuple[str, int], ScoredNode]:

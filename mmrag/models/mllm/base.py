@@ -128,6 +128,9 @@ class Capabilities:
     max_images: int = 0
     context_tokens: int = 2048
     logprobs: bool = False
+    #: Safe to call from several threads at once, and worth it: a server batches the
+    #: requests that arrive together (see :mod:`~mmrag.models.mllm.batch`).
+    concurrent: bool = False
 
 
 @runtime_checkable

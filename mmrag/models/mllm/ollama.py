@@ -96,6 +96,7 @@ class OllamaBackend:
             max_images=self.config.max_images if self.config.vision else 0,
             context_tokens=self.config.context_tokens,
             logprobs=False,
+            concurrent=True,
         )
 
     def generate(

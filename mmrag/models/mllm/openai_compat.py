@@ -102,6 +102,7 @@ class OpenAIBackend:
             max_images=self.config.max_images if self.config.vision else 0,
             context_tokens=self.config.context_tokens,
             logprobs=self.config.logprobs,
+            concurrent=True,
         )
 
     def generate(
