@@ -1,20 +1,16 @@
-"""transformers backends (VLM and CLIP) on tiny random models built offline in the test.
+"""The transformers VLM backend on a tiny random LLaVA built offline in the test.
 
-No hub weights can be had here, so the models are randomly initialised: their text is
-gibberish and their vectors meaningless. The tests check the plumbing instead — prompts
-with image tokens, token counts, streaming, stop strings, log-probs, normalisation — and
-that a model saved with ``save_pretrained`` loads through the backend's config.
+The model's text is gibberish; the tests check the plumbing instead — prompts with image
+tokens, token counts, streaming, stop strings, log-probs, batches — and that a model saved
+with ``save_pretrained`` loads through the backend's config.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import string
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -23,16 +19,8 @@ pytest.importorskip("transformers")
 
 import torch
 import transformers
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-from mmrag.errors import ConfigError, MissingDependencyError, ModelError
-from mmrag.models.image_embed.base import ImageEmbedder, TextToImageEmbedder, image_embedders
-from mmrag.models.image_embed.clip import (
-    OpenCLIP,
-    OpenCLIPConfig,
-    TransformersCLIP,
-    TransformersCLIPConfig,
-)
+from mmrag.errors import ConfigError, ModelError
 from mmrag.models.mllm.base import (
     MLLM,
     BackendUnavailableError,
@@ -48,87 +36,28 @@ from mmrag.models.mllm.transformers_vlm import (
     TransformersVLMConfig,
 )
 from tests.mllm_contract import check_mllm_contract
-
-SPECIALS = ["<unk>", "<pad>", "<s>", "</s>", "<image>"]
-UNK, PAD, BOS, EOS, IMAGE = range(len(SPECIALS))
-CORPUS = [
-    "a photo of a dog on the beach",
-    "the cat sat on the mat near the window",
-    "what is in this image? describe the picture in one sentence.",
-    "revenue rose by ten percent in the third quarter",
-    "user: hello there assistant: hello, how can I help?",
-]
-# Any role, text and image parts; ``<image>`` expands to the image's patch tokens.
-CHAT_TEMPLATE = (
-    "{% for m in messages %}{{ m['role'] }}: "
-    "{% for p in m['content'] %}"
-    "{% if p['type'] == 'image' %}<image>{% else %}{{ p['text'] }}{% endif %}"
-    "{% endfor %}{{ '\\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}assistant:{% endif %}"
+from tests.tiny_transformers import (
+    BOS,
+    CHAT_TEMPLATE,
+    EOS,
+    IMAGE,
+    IMAGE_TOKENS,
+    PAD,
+    PATCH,
+    SPECIALS,
+    fast_tokenizer,
+    image_processor,
+    tiny_vision,
 )
-PATCH, IMAGE_SIZE = 16, 32
-IMAGE_TOKENS = (IMAGE_SIZE // PATCH) ** 2  # CLS token added, then dropped ("default")
-
-
-def _bpe() -> Tokenizer:
-    """A ~300-token BPE trained on a few sentences; special ids as in SPECIALS.
-
-    SentencePiece-style (``▁word`` pieces) rather than byte-level, so that random token
-    sequences still decode to valid text with spaces, which the streamer splits on.
-    """
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=SPECIALS,
-        initial_alphabet=list(string.printable),
-        show_progress=False,
-    )
-    tok.train_from_iterator(CORPUS * 5, trainer)
-    return tok
-
-
-def _fast_tokenizer(template: str, **kwargs: Any) -> Any:
-    tok = _bpe()
-    tok.post_processor = processors.TemplateProcessing(
-        single=template, special_tokens=[("<s>", BOS), ("</s>", EOS)]
-    )
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        **kwargs,
-    )
-
-
-def _image_processor() -> Any:
-    return transformers.CLIPImageProcessor(
-        size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
-    )
-
-
-def _tiny_vision(**extra: Any) -> dict[str, Any]:
-    return dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=IMAGE_SIZE,
-        patch_size=PATCH,
-        **extra,
-    )
 
 
 @pytest.fixture(scope="session")
 def tiny_llava() -> tuple[Any, Any]:
     """A random LLaVA (tiny CLIP vision tower + tiny Llama) and its processor."""
     # Llama-style: BOS prepended, no EOS appended to the prompt.
-    tokenizer = _fast_tokenizer("<s> $A", extra_special_tokens={"image_token": "<image>"})
+    tokenizer = fast_tokenizer("<s> $A", extra_special_tokens={"image_token": "<image>"})
     processor = transformers.LlavaProcessor(
-        image_processor=_image_processor(),
+        image_processor=image_processor(),
         tokenizer=tokenizer,
         patch_size=PATCH,
         vision_feature_select_strategy="default",
@@ -148,7 +77,7 @@ def tiny_llava() -> tuple[Any, Any]:
         pad_token_id=PAD,
     )
     config = transformers.LlavaConfig(
-        vision_config=transformers.CLIPVisionConfig(**_tiny_vision()),
+        vision_config=transformers.CLIPVisionConfig(**tiny_vision()),
         text_config=text,
         image_token_index=IMAGE,
         vision_feature_select_strategy="default",
@@ -178,48 +107,6 @@ def vlm(tiny_llava: tuple[Any, Any]) -> TransformersVLM:
     model, processor = tiny_llava
     config = TransformersVLMConfig(model="tiny-llava", max_images=2, context_tokens=256)
     return TransformersVLM.from_objects(model, processor, config)
-
-
-@pytest.fixture(scope="session")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random CLIP (projection 24-d) with its processor, saved like a hub checkpoint."""
-    tokenizer = _fast_tokenizer("<s> $A </s>", model_max_length=16)
-    processor = transformers.CLIPProcessor(image_processor=_image_processor(), tokenizer=tokenizer)
-    config = transformers.CLIPConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=16,
-            bos_token_id=BOS,
-            eos_token_id=EOS,
-            pad_token_id=PAD,
-        ),
-        vision_config=_tiny_vision(),
-        projection_dim=24,
-    )
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-clip")
-    transformers.CLIPModel(config).eval().save_pretrained(path)
-    processor.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def clip(clip_dir: Path) -> TransformersCLIP:
-    config = TransformersCLIPConfig(model=str(clip_dir), batch_size=2, precision="float32")
-    return TransformersCLIP(config)
-
-
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No hub requests: the hub client reads HF_HUB_OFFLINE once, at import."""
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 def _photo(color: str, size: tuple[int, int] = (48, 40)) -> ImagePart:
@@ -402,76 +289,3 @@ def test_vlm_missing_model_fails_fast() -> None:
     with pytest.raises(BackendUnavailableError, match=r"could not load .*no-such-vlm"):
         backend.generate([Message.text("user", "hi")])
     assert time.perf_counter() - start < 10
-
-
-# -- CLIP embedders -------------------------------------------------------------------------
-
-IMAGES = [
-    Image.new("RGB", (64, 48), (220, 30, 30)),
-    Image.new("RGB", (40, 90), (30, 30, 220)),
-    Image.linear_gradient("L").convert("RGB"),
-]
-TEXTS = ["a dog on the beach", "the cat sat on the mat " * 10, "revenue"]
-
-
-def test_clip_embeds_images_and_texts_into_one_space(clip: TransformersCLIP) -> None:
-    assert isinstance(clip, ImageEmbedder) and isinstance(clip, TextToImageEmbedder)
-    assert clip.dim == 24
-    images = clip.embed_images(IMAGES)  # batch_size=2: two batches
-    texts = clip.embed_texts(TEXTS)  # the long text is truncated to 16 tokens
-    for vectors in (images, texts):
-        assert vectors.shape == (3, clip.dim) and vectors.dtype == np.float32
-        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    scores = texts @ images.T
-    assert scores.shape == (3, 3) and np.all(np.abs(scores) <= 1 + 1e-5)
-    assert not np.allclose(images[0], images[1])
-
-
-def test_clip_is_deterministic_and_batch_independent(clip: TransformersCLIP) -> None:
-    images = clip.embed_images(IMAGES)
-    assert np.allclose(clip.embed_images(IMAGES), images, atol=1e-6)
-    assert np.allclose(clip.embed_images(IMAGES[2:]), images[2:], atol=1e-5)
-    texts = clip.embed_texts(TEXTS)
-    assert np.allclose(clip.embed_texts(TEXTS[:1]), texts[:1], atol=1e-5)  # no padding effect
-    assert clip.embed_images([]).shape == (0, 24)
-    assert clip.embed_texts([]).shape == (0, 24)
-
-
-def test_clip_bfloat16_stays_close_to_float32(clip_dir: Path, clip: TransformersCLIP) -> None:
-    bf16 = TransformersCLIP(TransformersCLIPConfig(model=str(clip_dir), precision="bfloat16"))
-    vectors = bf16.embed_images(IMAGES)
-    assert vectors.dtype == np.float32
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert np.min(np.sum(vectors * clip.embed_images(IMAGES), axis=1)) > 0.95
-
-
-def test_clip_registry_loads_a_saved_directory(clip_dir: Path) -> None:
-    config = image_embedders.parse({"type": "transformers-clip", "model": str(clip_dir)})
-    embedder = image_embedders.create(config)
-    assert isinstance(embedder, TransformersCLIP)
-    assert embedder.name == f"transformers-clip:{clip_dir}"
-    assert embedder.embed_images(IMAGES[:1]).shape == (1, 24)
-    assert isinstance(image_embedders.parse({"type": "open-clip"}), OpenCLIPConfig)
-
-
-@pytest.mark.usefixtures("offline")
-def test_clip_missing_model_fails_fast() -> None:
-    embedder = TransformersCLIP(TransformersCLIPConfig(model="mmrag-tests/no-such-clip"))
-    start = time.perf_counter()
-    with pytest.raises(ModelError, match="could not load the CLIP model"):
-        embedder.embed_texts(["a dog"])
-    assert time.perf_counter() - start < 10
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("open_clip") is not None, reason="open_clip is installed"
-)
-def test_open_clip_without_the_package_names_the_extra() -> None:
-    embedder = OpenCLIP(OpenCLIPConfig())
-    assert isinstance(embedder, TextToImageEmbedder)
-    assert embedder.name == "open-clip:ViT-B-32:laion2b_s34b_b79k"
-    with pytest.raises(MissingDependencyError, match=r"mmrag\[clip\]") as caught:
-        embedder.embed_images(IMAGES[:1])
-    assert caught.value.extra == "clip"
-    with pytest.raises(MissingDependencyError, match="open-clip-torch"):
-        embedder.embed_texts(["a dog"])
