@@ -95,9 +95,9 @@ class RerankConfig(_Section):
     judge: dict[str, object] | None = None
     #: How many of the best items it re-ranks (each costs one model call, cached).
     top_n: int = Field(default=10, ge=1)
-    #: Judging requests in flight at once, for a judge behind a server (which batches
-    #: them); a local model judges one item after another.
-    concurrency: int = Field(default=4, ge=1)
+    #: Items judged at once: concurrent requests to a judge behind a server, one padded
+    #: batch for a transformers model; llama.cpp judges one item after another.
+    batch_size: int = Field(default=8, ge=1)
 
 
 class RetrievalConfig(_Section):

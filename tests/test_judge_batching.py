@@ -78,7 +78,7 @@ PROBABILITIES = (0.9, 0.1, 0.6, 0.3, 0.8, 0.2, 0.7, 0.4)
 
 def test_a_server_judges_several_passages_at_once_in_order() -> None:
     server = SlowServer(concurrent=True)
-    judge = MLLMJudgeScorer(MLLMJudgeConfig(concurrency=4), model=server)
+    judge = MLLMJudgeScorer(MLLMJudgeConfig(batch_size=4), model=server)
     scores = judge.score(Candidates(query="q"), items(*PROBABILITIES))
     assert scores == pytest.approx(PROBABILITIES)
     assert 2 <= server.most_in_flight <= 4
@@ -87,7 +87,7 @@ def test_a_server_judges_several_passages_at_once_in_order() -> None:
 
 def test_a_local_model_judges_one_passage_after_another() -> None:
     local = SlowServer(concurrent=False)
-    judge = MLLMJudgeScorer(MLLMJudgeConfig(concurrency=4), model=local)
+    judge = MLLMJudgeScorer(MLLMJudgeConfig(batch_size=4), model=local)
     assert judge.score(Candidates(query="q"), items(*PROBABILITIES)) == pytest.approx(PROBABILITIES)
     assert local.most_in_flight == 1
 
@@ -106,7 +106,7 @@ def test_only_uncached_passages_are_sent_again() -> None:
 
 def test_a_failed_request_fails_the_batch_and_caches_nothing() -> None:
     server = SlowServer(concurrent=True, fail_on="p=0.3")
-    judge = MLLMJudgeScorer(MLLMJudgeConfig(concurrency=2), model=server)
+    judge = MLLMJudgeScorer(MLLMJudgeConfig(batch_size=2), model=server)
     with pytest.raises(BackendUnavailableError, match="went away"):
         judge.score(Candidates(query="q"), items(*PROBABILITIES))
     assert server.in_flight == 0  # nothing left running behind the caller
@@ -120,8 +120,8 @@ def test_a_failed_request_fails_the_batch_and_caches_nothing() -> None:
 def test_generate_many_keeps_order_and_handles_empty_input() -> None:
     server = SlowServer(concurrent=True)
     conversations = [[Message.text("user", f"p={p} x")] for p in PROBABILITIES]
-    out = generate_many(server, conversations, concurrency=8)
+    out = generate_many(server, conversations, batch_size=8)
     assert [round(float(np.exp(g.logprobs[0].logprob)), 3) for g in out if g.logprobs] == list(
         PROBABILITIES
     )
-    assert generate_many(server, [], concurrency=8) == []
+    assert generate_many(server, [], batch_size=8) == []

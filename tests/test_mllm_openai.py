@@ -409,8 +409,8 @@ def test_judge_sends_concurrent_requests_to_a_real_server(llama_server: str) -> 
         for i, t in enumerate(passages)
     ]
     question = Candidates(query="What do ocelots eat?")
-    together = MLLMJudgeScorer(MLLMJudgeConfig(concurrency=4), model=backend(llama_server))
-    one_by_one = MLLMJudgeScorer(MLLMJudgeConfig(concurrency=1), model=backend(llama_server))
+    together = MLLMJudgeScorer(MLLMJudgeConfig(batch_size=4), model=backend(llama_server))
+    one_by_one = MLLMJudgeScorer(MLLMJudgeConfig(batch_size=1), model=backend(llama_server))
     batched = together.score(question, items)
     assert batched == pytest.approx(one_by_one.score(question, items), abs=1e-3)
     assert all(0.0 < p < 1.0 for p in batched)

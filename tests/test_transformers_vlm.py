@@ -289,3 +289,66 @@ def test_vlm_missing_model_fails_fast() -> None:
     with pytest.raises(BackendUnavailableError, match=r"could not load .*no-such-vlm"):
         backend.generate([Message.text("user", "hi")])
     assert time.perf_counter() - start < 10
+
+
+# -- batches --------------------------------------------------------------------------------
+
+
+def test_a_batch_of_text_prompts_matches_one_by_one(vlm: TransformersVLM) -> None:
+    """Left padding and the attention mask keep each row's result its own."""
+    conversations = [
+        _ask(text="hi"),
+        _ask(text="what is in this image? describe the picture in one sentence."),
+        _ask(text="revenue rose by ten percent"),
+    ]
+    options = GenerationOptions(max_tokens=3, top_logprobs=2)
+    batched = vlm.generate_batch(conversations, options)
+    alone = [vlm.generate(c, options) for c in conversations]
+    assert [g.text for g in batched] == [g.text for g in alone]
+    assert [g.prompt_tokens for g in batched] == [g.prompt_tokens for g in alone]
+    assert len({g.prompt_tokens for g in alone}) == 3  # really padded
+    for b, a in zip(batched, alone, strict=True):
+        assert b.logprobs and a.logprobs and b.completion_tokens == a.completion_tokens == 3
+        for x, y in zip(b.logprobs, a.logprobs, strict=True):
+            assert x.token == y.token and x.logprob == pytest.approx(y.logprob, abs=1e-4)
+
+
+def test_a_batch_with_images_goes_one_by_one(
+    vlm: TransformersVLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    original = vlm.generate
+
+    def counted(messages: Any, options: Any = None) -> Generation:
+        calls.append(1)
+        return original(messages, options)
+
+    monkeypatch.setattr(vlm, "generate", counted)
+    out = vlm.generate_batch([_ask(_photo("red")), _ask()], GenerationOptions(max_tokens=2))
+    assert len(out) == 2 and len(calls) == 2
+
+
+def test_the_judge_batches_through_a_transformers_model(
+    vlm: TransformersVLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmrag.models.relevance import Candidates
+    from mmrag.models.relevance.mllm_judge import MLLMJudgeConfig, MLLMJudgeScorer
+    from mmrag.schema import Node, NodeKind, ScoredNode
+
+    batches: list[int] = []
+    original = vlm.generate_batch
+
+    def counted(conversations: Any, options: Any = None) -> list[Generation]:
+        batches.append(len(conversations))
+        return original(conversations, options)
+
+    monkeypatch.setattr(vlm, "generate_batch", counted)
+    items = [
+        ScoredNode(Node(id=f"n{i}", kind=NodeKind.TEXT, doc_id="d", source="a", text=t), 0.0)
+        for i, t in enumerate(["a dog on the beach", "the cat sat", "revenue rose", "hello"])
+    ]
+    question = Candidates(query="where is the dog?")
+    scores = MLLMJudgeScorer(MLLMJudgeConfig(batch_size=3), model=vlm).score(question, items)
+    assert batches == [3, 1]
+    single = MLLMJudgeScorer(MLLMJudgeConfig(batch_size=1), model=vlm).score(question, items)
+    assert scores == pytest.approx(single, abs=1e-4)

@@ -146,8 +146,8 @@ class Retriever:
     def judge(self) -> MLLMJudgeScorer:
         cfg = self.components.config.retrieval.rerank.judge
         model = mllms.create(mllms.parse(cfg)) if cfg else self.components.generator
-        concurrency = self.components.config.retrieval.rerank.concurrency
-        return MLLMJudgeScorer(MLLMJudgeConfig(concurrency=concurrency), model=model)
+        batch_size = self.components.config.retrieval.rerank.batch_size
+        return MLLMJudgeScorer(MLLMJudgeConfig(batch_size=batch_size), model=model)
 
 
 def _best_text_per_page(items: list[ScoredNode]) -> dict[tuple[str, int], ScoredNode]:

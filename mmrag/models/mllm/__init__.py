@@ -4,6 +4,7 @@ from mmrag.models.mllm import llama_cpp, ollama, openai_compat, transformers_vlm
 from mmrag.models.mllm.base import (
     MLLM,
     BackendUnavailableError,
+    BatchGenerator,
     Capabilities,
     Content,
     ContinuationScorer,
@@ -19,6 +20,7 @@ from mmrag.models.mllm.base import (
 __all__ = [
     "MLLM",
     "BackendUnavailableError",
+    "BatchGenerator",
     "Capabilities",
     "Content",
     "ContinuationScorer",

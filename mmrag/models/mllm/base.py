@@ -153,6 +153,15 @@ class MLLM(Protocol):
 
 
 @runtime_checkable
+class BatchGenerator(Protocol):
+    """Backends that generate for several conversations in one pass (a padded batch)."""
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], options: GenerationOptions | None = None
+    ) -> list[Generation]: ...
+
+
+@runtime_checkable
 class ContinuationScorer(Protocol):
     """Backends that can score a given answer: log P(continuation | messages).
 

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, Literal
 
@@ -36,9 +37,18 @@ from mmrag.models.mllm.base import (
     GenerationOptions,
     ImagePart,
     Message,
-    TokenLogprob,
     mllms,
     require_text,
+)
+from mmrag.models.mllm.transformers_decoding import (
+    cancel_criterion,
+    eos_ids,
+    find_stop,
+    generate_kwargs,
+    held_back,
+    seed,
+    to_model,
+    token_logprobs,
 )
 from mmrag.registry import BackendConfig
 
@@ -103,16 +113,44 @@ class TransformersVLM:
         options = options or GenerationOptions()
         model, processor = self._load()
         inputs = self._inputs(messages, model, processor)
-        kwargs = _generate_kwargs(options, _tokenizer(processor))
+        kwargs = generate_kwargs(options, _tokenizer(processor))
         start = time.perf_counter()
         with self._run_lock:
-            _seed(options)
+            seed(options)
             try:
                 output = model.generate(**inputs, **kwargs)
             except Exception as exc:
                 raise ModelError(f"{self.name} failed while generating: {exc}") from exc
         generation = self._finish(output, inputs, options, processor, time.perf_counter() - start)
         return require_text(generation, self.name)
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], options: GenerationOptions | None = None
+    ) -> list[Generation]:
+        """One generation per conversation, text-only ones in one padded ``generate()``.
+
+        Conversations with images go one by one: processors differ in how they batch
+        images, and a wrong guess would pair a prompt with another one's pixels."""
+        options = options or GenerationOptions()
+        if len(conversations) <= 1 or any(m.images for c in conversations for m in c):
+            return [self.generate(c, options) for c in conversations]
+        model, processor = self._load()
+        inputs = self._batch_inputs(conversations, model, processor)
+        kwargs = generate_kwargs(options, _tokenizer(processor))
+        start = time.perf_counter()
+        with self._run_lock:
+            seed(options)
+            try:
+                output = model.generate(**inputs, **kwargs)
+            except Exception as exc:
+                raise ModelError(f"{self.name} failed while generating: {exc}") from exc
+        seconds = time.perf_counter() - start
+        return [
+            require_text(
+                self._finish(output, inputs, options, processor, seconds, row=row), self.name
+            )
+            for row in range(len(conversations))
+        ]
 
     def stream(
         self, messages: Sequence[Message], options: GenerationOptions | None = None
@@ -130,16 +168,16 @@ class TransformersVLM:
             tokenizer, skip_prompt=True, skip_special_tokens=True
         )
         cancel = threading.Event()
-        kwargs = _generate_kwargs(options, tokenizer)
+        kwargs = generate_kwargs(options, tokenizer)
         kwargs["stopping_criteria"] = transformers.StoppingCriteriaList(
-            [_cancel_criterion(transformers, cancel)]
+            [cancel_criterion(transformers, cancel)]
         )
         result: dict[str, Any] = {}
 
         def run() -> None:
             try:
                 with self._run_lock:
-                    _seed(options)
+                    seed(options)
                     result["output"] = model.generate(**inputs, **kwargs, streamer=streamer)
             except Exception as exc:
                 result["error"] = exc
@@ -152,11 +190,11 @@ class TransformersVLM:
         try:
             for chunk in streamer:
                 text += chunk
-                cut = _find_stop(text, options.stop)
+                cut = find_stop(text, options.stop)
                 stopped = cut is not None
                 if cut is not None:
                     text = text[:cut]
-                ready = len(text) if stopped else len(text) - _held_back(text, options.stop)
+                ready = len(text) if stopped else len(text) - held_back(text, options.stop)
                 if ready > emitted:
                     yield text[emitted:ready]
                     emitted = ready
@@ -205,21 +243,35 @@ class TransformersVLM:
         return model.to(cfg.device).eval(), processor
 
     def _inputs(self, messages: Sequence[Message], model: Any, processor: Any) -> dict[str, Any]:
-        conversation = [
-            {"role": m.role, "content": [_part(p) for p in m.content if p != ""]} for m in messages
-        ]
         images = [part.to_pil() for m in messages for part in m.images]
-        try:
-            prompt = processor.apply_chat_template(
-                conversation, add_generation_prompt=True, tokenize=False
-            )
+        with self._input_errors():
+            prompt = _prompt(messages, processor)
             encoded = processor(text=prompt, images=images or None, return_tensors="pt")
+        return to_model(encoded, model)
+
+    def _batch_inputs(
+        self, conversations: Sequence[Sequence[Message]], model: Any, processor: Any
+    ) -> dict[str, Any]:
+        """Text-only prompts padded to one length: on the left for decoder-only models, so
+        every row's next token follows its own prompt directly."""
+        tokenizer = _tokenizer(processor)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        side = "right" if getattr(model.config, "is_encoder_decoder", False) else "left"
+        with self._input_errors():
+            prompts = [_prompt(messages, processor) for messages in conversations]
+            encoded = tokenizer(prompts, padding=True, padding_side=side, return_tensors="pt")
+        return to_model(encoded, model)
+
+    @contextmanager
+    def _input_errors(self) -> Iterator[None]:
+        try:
+            yield
         except Exception as exc:  # no chat template, a role it refuses, an unreadable image
             raise ModelError(
                 f"{self.name} cannot turn these messages into model inputs with its "
                 f"processor and chat template: {exc}"
             ) from exc
-        return _to_model(encoded, model)
 
     def _finish(
         self,
@@ -229,26 +281,35 @@ class TransformersVLM:
         processor: Any,
         seconds: float,
         streamed: tuple[str, bool] | None = None,
+        row: int = 0,
     ) -> Generation:
-        """The :class:`Generation` for ``output``; ``streamed`` is (text, stopped) if known."""
+        """The :class:`Generation` for ``output`` (its ``row`` in a batch); ``streamed`` is
+        (text, stopped) if known."""
         model, _ = self._load()
         tokenizer = _tokenizer(processor)
         sequences = getattr(output, "sequences", output)
-        prompt_tokens = int(inputs["input_ids"].shape[1])
-        # Decoder-only models echo the prompt; encoder-decoders start with a start token.
-        skip = 1 if getattr(model.config, "is_encoder_decoder", False) else prompt_tokens
-        new_ids: list[int] = sequences[0, skip:].tolist()
+        # Decoder-only models echo the (padded) prompt; encoder-decoders start with a start token.
+        width = int(inputs["input_ids"].shape[1])
+        skip = 1 if getattr(model.config, "is_encoder_decoder", False) else width
+        mask = inputs.get("attention_mask")
+        prompt_tokens = int(mask[row].sum()) if mask is not None else width
+        new_ids: list[int] = sequences[row, skip:].tolist()
+        ends = eos_ids(model, tokenizer)
+        # In a batch, a row that ended early is padded out to the longest row.
+        first_end = next((i for i, t in enumerate(new_ids) if t in ends), None)
+        if first_end is not None:
+            new_ids = new_ids[: first_end + 1]
         if streamed is None:
             text = tokenizer.decode(new_ids, skip_special_tokens=True)
-            cut = _find_stop(text, options.stop)
+            cut = find_stop(text, options.stop)
             text, stopped = (text, False) if cut is None else (text[:cut], True)
         else:
             text, stopped = streamed
-        ended = bool(new_ids) and new_ids[-1] in _eos_ids(model, tokenizer)
+        ended = bool(new_ids) and new_ids[-1] in ends
         out_of_tokens = not (stopped or ended) and len(new_ids) >= options.max_tokens
         logprobs = None
         if options.top_logprobs > 0:
-            logprobs = _logprobs(output, new_ids, tokenizer, options.top_logprobs)
+            logprobs = token_logprobs(output, new_ids, tokenizer, options.top_logprobs, row)
         return Generation(
             text=text,
             model=self.name,
@@ -269,112 +330,18 @@ def _tokenizer(processor: Any) -> Any:
     return getattr(processor, "tokenizer", processor)
 
 
+def _prompt(messages: Sequence[Message], processor: Any) -> str:
+    """The prompt text from the processor's own chat template."""
+    conversation = [
+        {"role": m.role, "content": [_part(p) for p in m.content if p != ""]} for m in messages
+    ]
+    prompt: str = processor.apply_chat_template(
+        conversation, add_generation_prompt=True, tokenize=False
+    )
+    return prompt
+
+
 def _part(part: str | ImagePart) -> dict[str, str]:
     if isinstance(part, ImagePart):
         return {"type": "image"}
     return {"type": "text", "text": part}
-
-
-def _to_model(encoded: Any, model: Any) -> dict[str, Any]:
-    """Move tensors to the model's device; pixels also to its dtype, ids and masks stay ints."""
-    import torch
-
-    moved: dict[str, Any] = {}
-    for key, value in dict(encoded).items():
-        if isinstance(value, torch.Tensor):
-            if torch.is_floating_point(value):
-                value = value.to(model.device, dtype=model.dtype)
-            else:
-                value = value.to(model.device)
-        moved[key] = value
-    return moved
-
-
-def _generate_kwargs(options: GenerationOptions, tokenizer: Any) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {
-        "max_new_tokens": options.max_tokens,
-        "do_sample": options.temperature > 0,
-    }
-    if options.temperature > 0:
-        kwargs.update(temperature=options.temperature, top_p=options.top_p)
-    if options.stop:
-        # Stops generating early; the text is still trimmed at the first stop string.
-        kwargs.update(stop_strings=list(options.stop), tokenizer=tokenizer)
-    if options.top_logprobs > 0:
-        # Raw logits: the model's own distribution, before temperature and top-p.
-        kwargs.update(output_logits=True, return_dict_in_generate=True)
-    return kwargs
-
-
-def _seed(options: GenerationOptions) -> None:
-    if options.seed is not None:
-        import torch
-
-        torch.manual_seed(options.seed)
-
-
-def _cancel_criterion(transformers: ModuleType, cancel: threading.Event) -> Any:
-    """A stopping criterion that ends generation once ``cancel`` is set."""
-    import torch
-
-    class Cancelled(transformers.StoppingCriteria):  # type: ignore[misc,name-defined]
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            return torch.full((input_ids.shape[0],), cancel.is_set(), device=input_ids.device)
-
-    return Cancelled()
-
-
-def _find_stop(text: str, stops: Sequence[str]) -> int | None:
-    """Where the earliest stop string begins in ``text``, if any does."""
-    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return min(found) if found else None
-
-
-def _held_back(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest tail of ``text`` that could still grow into a stop string."""
-    longest = 0
-    for stop in stops:
-        for size in range(min(len(stop) - 1, len(text)), longest, -1):
-            if stop.startswith(text[-size:]):
-                longest = size
-                break
-    return longest
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids: set[int] = set()
-    for source in (getattr(model, "generation_config", None), tokenizer):
-        value = getattr(source, "eos_token_id", None)
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, list | tuple):
-            ids.update(int(v) for v in value)
-    return ids
-
-
-def _logprobs(output: Any, new_ids: list[int], tokenizer: Any, top_n: int) -> list[TokenLogprob]:
-    """One entry per generated text token (special tokens such as EOS are left out)."""
-    import torch
-
-    steps = getattr(output, "logits", None) or getattr(output, "scores", None) or ()
-    special = set(getattr(tokenizer, "all_special_ids", ()))
-    result = []
-    for token_id, logits in zip(new_ids, steps, strict=False):
-        if token_id in special:
-            continue
-        logprobs = torch.log_softmax(logits[0].float(), dim=-1)
-        # Distinct token ids can decode to the same text; look a little deeper to fill top_n.
-        values, ids = torch.topk(logprobs, min(logprobs.shape[-1], 2 * top_n + 4))
-        top: dict[str, float] = {}
-        for value, candidate in zip(values.tolist(), ids.tolist(), strict=True):
-            top.setdefault(tokenizer.decode([candidate]), float(value))
-            if len(top) == top_n:
-                break
-        result.append(
-            TokenLogprob(
-                token=tokenizer.decode([token_id]),
-                logprob=float(logprobs[token_id]),
-                top=top,
-            )
-        )
-    return result

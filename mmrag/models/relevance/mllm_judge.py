@@ -5,7 +5,8 @@ read the log-probabilities of "Yes" and "No" as the next token, and use
 ``P(Yes) / (P(Yes) + P(No))``. Works with any backend that returns log-probs
 (llama.cpp, OpenAI-compatible servers, transformers). Scores are cached per
 (model, question, item), so re-ranking the same candidates again is free; the uncached
-ones go to the model as one batch of concurrent requests where the backend takes them.
+ones go to the model as one batch (concurrent requests to a server, one padded forward
+pass of a transformers model).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ class MLLMJudgeConfig(BackendConfig):
     prompt: str = PROMPT
     max_chars: int = 1200
     cache_size: int = 20_000
-    #: Requests in flight at once, for backends that take several (model servers);
-    #: local models judge one passage after another.
-    concurrency: int = Field(default=4, ge=1)
+    #: Passages judged at once: concurrent requests to a model server, one padded batch
+    #: for a transformers model; llama.cpp judges one after another.
+    batch_size: int = Field(default=8, ge=1)
 
 
 @relevancy_scorers.register("mllm-judge", MLLMJudgeConfig)
@@ -83,7 +84,7 @@ class MLLMJudgeScorer:
         if missing:
             conversations = [self._conversation(question, item) for item in missing.values()]
             generations = generate_many(
-                self.model, conversations, _OPTIONS, concurrency=self.config.concurrency
+                self.model, conversations, _OPTIONS, batch_size=self.config.batch_size
             )
             for key, generation in zip(missing, generations, strict=True):
                 known[key] = p_yes_of(self.model, generation)
