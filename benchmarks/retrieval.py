@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -171,18 +172,12 @@ def cross_validated(
             k_min=settings.adaptive.k_min,
             k_max=settings.adaptive.k_max,
             max_per_page=settings.max_per_page,
+            rule=settings.adaptive.rule,
         )
-        fitted.append(
-            {
-                "weights": calibration.weights,
-                "bias": calibration.bias,
-                "tau": threshold.tau,
-                "relative": threshold.relative,
-            }
-        )
+        fitted.append({**asdict(calibration), "tau": threshold.tau, "relative": threshold.relative})
         config = variant(
             rag.config,
-            scorer={"type": "calibrated", "weights": calibration.weights, "bias": calibration.bias},
+            scorer={"type": "calibrated", **asdict(calibration)},
             adaptive={
                 **settings.adaptive.model_dump(),
                 "tau": threshold.tau,
@@ -239,6 +234,7 @@ def threshold_bound(
             k_min=settings.adaptive.k_min,
             k_max=settings.adaptive.k_max,
             max_per_page=settings.max_per_page,
+            rule=settings.adaptive.rule,
         )
         out[scope] = {
             "hit_kept": choice.hit_rate / max(choice.fixed_k_hit_rate, 1e-9),

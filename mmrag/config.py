@@ -11,10 +11,18 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    model_validator,
+)
 
 from mmrag.errors import ConfigError
 from mmrag.generate.templates import PromptTemplates
@@ -73,18 +81,28 @@ class IngestConfig(_Section):
 
 
 class AdaptiveKConfig(_Section):
-    """Keep candidates whose relevancy score reaches ``tau``, and ``relative`` times the
-    best candidate's score: at least ``k_min``, at most ``k_max`` (Mortaheb et al.: *up to*
-    k, not always k)."""
+    """Keep the candidates worth their place: at least ``k_min``, at most ``k_max``
+    (Mortaheb et al.: *up to* k, not always k). See :mod:`mmrag.retrieve.selection`."""
 
     enabled: bool = True
-    tau: float = Field(default=0.07, ge=0.0, le=1.0)
-    #: Share of the best score an item must reach. Scores run higher for some questions
-    #: than others (within one document every candidate shares the document prior), so a
-    #: bar relative to the best keeps the context short where an absolute one cannot.
-    relative: float = Field(default=0.4, ge=0.0, le=1.0)
+    #: ``marginal``: keep an item while the chance that it is the first relevant one
+    #: reaches ``tau``. ``threshold``: keep items whose score reaches ``tau`` (and
+    #: ``relative`` times the best score).
+    rule: Literal["marginal", "threshold"] = "marginal"
+    tau: float = Field(default=0.02916, ge=0.0, le=1.0)
+    #: ``threshold`` rule only: share of the best score an item must reach.
+    relative: float = Field(default=0.0, ge=0.0, le=1.0)
     k_min: int = Field(default=1, ge=0)
     k_max: int = Field(default=10, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_files_meant_threshold(cls, data: Any) -> Any:
+        """Pipelines tuned before the marginal rule name ``relative`` but no ``rule``: their
+        tau is a score threshold, so read them that way."""
+        if isinstance(data, dict) and "relative" in data and "rule" not in data:
+            return {**data, "rule": "threshold"}
+        return data
 
 
 class RerankConfig(_Section):

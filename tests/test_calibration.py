@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mmrag.errors import ConfigError
+from mmrag.models.relevance.calibrated import relevancy
 from mmrag.models.relevance.lexical import coverages, reference_matches, references, terms
 from mmrag.retrieve.calibration import fit, fit_ranking_weights
 
@@ -68,8 +69,13 @@ def test_fit_ranks_held_out_questions_and_calibrates() -> None:
     held_out = _groups(2)
     top_is_gold = [y[int(np.argmax(x @ w))] == 1 for x, y in held_out]
     assert np.mean(top_is_gold) > 0.9
-    p = np.concatenate([1 / (1 + np.exp(-(x @ w + calibration.bias))) for x, _ in held_out])
-    assert p.mean() == pytest.approx(1 / 20, abs=0.02)  # one gold in twenty
+    c = calibration
+    p = [relevancy(x @ w, bias=c.bias, slope=c.slope, standout=c.standout) for x, _ in held_out]
+    assert np.concatenate(p).mean() == pytest.approx(1 / 20, abs=0.02)  # one gold in twenty
+    # The gold stands out from its question's candidates, and the score says so.
+    assert c.standout > 0
+    gold = np.concatenate([pi[y == 1] for pi, (_, y) in zip(p, held_out, strict=True)])
+    assert np.median(gold) > 0.5
 
 
 def test_fit_needs_relevant_and_irrelevant_candidates() -> None:

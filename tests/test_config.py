@@ -92,3 +92,12 @@ def test_chunk_size_beyond_embedder_window_is_refused(tmp_path: Path) -> None:
     doc.write_text("text", encoding="utf-8")
     with pytest.raises(ConfigError, match="larger than the window"):
         rag.ingest([doc])
+
+
+def test_adaptive_k_from_an_older_tuned_file_keeps_its_threshold_rule() -> None:
+    from mmrag.config import AdaptiveKConfig
+
+    assert AdaptiveKConfig().rule == "marginal"
+    assert AdaptiveKConfig.model_validate({"tau": 0.07, "relative": 0.4}).rule == "threshold"
+    explicit = AdaptiveKConfig.model_validate({"rule": "marginal", "tau": 0.03, "relative": 0.0})
+    assert explicit.rule == "marginal"

@@ -92,11 +92,30 @@ def test_choose_tau_uses_a_relative_bar_when_scores_differ_by_question() -> None
     queries = [query("a", high, 1), query("b", low, 1)]
     scores = [np.array(high), np.array(low)]
     settings = {"k_min": 1, "k_max": 10, "max_per_page": 1, "min_hit_ratio": 1.0}
-    absolute = choose_tau(queries, scores, relative_grid=(0.0,), **settings)
-    both = choose_tau(queries, scores, **settings)
+    absolute = choose_tau(queries, scores, rule="threshold", relative_grid=(0.0,), **settings)
+    both = choose_tau(queries, scores, rule="threshold", **settings)
     assert absolute.hit_rate == both.hit_rate == 1.0
     assert absolute.mean_items == 4.0  # b needs tau <= 0.28, which keeps six of a's items
     assert both.relative > 0 and both.mean_items == 2.0
+    # The marginal rule needs no second bar: after a's likely first two items the rest add
+    # little, while b's low scores leave the hit open for longer.
+    marginal = choose_tau(queries, scores, rule="marginal", **settings)
+    assert marginal.rule == "marginal" and marginal.hit_rate == 1.0
+    assert marginal.mean_items <= 3.0
+
+
+def test_marginal_rule_keeps_items_while_they_may_be_the_first_hit() -> None:
+    def kept(scores: list[float], tau: float, k_min: int = 1) -> int:
+        items = [scored(node(str(i)), s) for i, s in enumerate(scores)]
+        return len(adaptive_k(items, tau=tau, k_min=k_min, k_max=10, rule="marginal"))
+
+    # A confident first item: the second may be the first hit only with 0.1 x 0.5.
+    assert kept([0.9, 0.5, 0.4], tau=0.1) == 1
+    # No confident item: the chances spread out, 0.3, 0.21, 0.147, 0.103
+    assert kept([0.3, 0.3, 0.3, 0.3], tau=0.12) == 3
+    assert kept([0.3, 0.3, 0.3, 0.3], tau=0.0) == 4
+    assert kept([0.01, 0.01], tau=0.1) == 1  # at least k_min
+    assert kept([0.01, 0.01], tau=0.1, k_min=0) == 0
 
 
 def test_limit_per_page_and_page_neighbours() -> None:

@@ -86,6 +86,9 @@ def tune(
                 "queries": result.queries,
                 "weights": result.calibration.weights,
                 "bias": result.calibration.bias,
+                "slope": result.calibration.slope,
+                "standout": result.calibration.standout,
+                "rule": t.rule,
                 "tau": t.tau,
                 "relative": t.relative,
                 "hit_rate": t.hit_rate,
@@ -99,10 +102,15 @@ def tune(
     table = Table("feature", "weight", title=f"Calibration ({result.queries} labelled searches)")
     for name, weight in result.calibration.weights.items():
         table.add_row(name, f"{weight:+.3f}")
+    table.add_row("slope", f"{result.calibration.slope:+.3f}")
+    table.add_row("standout", f"{result.calibration.standout:+.3f}")
     table.add_row("bias", f"{result.calibration.bias:+.3f}")
     out.print(table)
+    bars = f"tau = {t.tau:.3g}" + (
+        f", relative = {t.relative:.2f}" if t.rule == "threshold" else ""
+    )
     out.print(
-        f"tau = {t.tau:.2f}, relative = {t.relative:.2f}: a relevant item among the context "
+        f"{t.rule} rule, {bars}: a relevant item among the context "
         f"for {t.hit_rate:.1%} of searches "
         f"with {t.mean_items:.1f} items on average (fixed k: {t.fixed_k_hit_rate:.1%} with "
         f"{t.fixed_k_mean_items:.1f} items)"

@@ -8,10 +8,13 @@ Two steps, because the score has two jobs:
    relevant, pooled over all questions) spends its effort on telling easy questions' junk
    from hard questions' gold, which no single ranking ever has to do.
 2. **Calibrate** that order into a probability (Platt scaling: a logistic fit of the label
-   on the ranking score), so one threshold tau means the same for every question.
+   on the ranking score ``r``, and on how far the candidate stands out from the
+   question's other candidates, its log-softmax share ``r - logsumexp(r)``), so one bar
+   means the same for every question: the second term lowers every candidate of a
+   question whose candidates all look alike, where no single one is likely to be it.
 
-The result keeps the scorer's form — ``sigmoid(bias + weights · features)`` — because
-Platt scaling multiplies the ranking weights by one slope.
+The scorer computes ``sigmoid(bias + slope * r + standout * (r - logsumexp(r)))`` with
+``r = weights · features`` (:func:`~mmrag.models.relevance.calibrated.relevancy`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from mmrag.models.deps import require
 class Calibration:
     weights: dict[str, float]
     bias: float
+    slope: float = 1.0
+    standout: float = 0.0
 
 
 def fit_ranking_weights(
@@ -63,30 +68,43 @@ def fit_ranking_weights(
     return weights
 
 
-def platt_scale(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept) of the logistic fit of ``labels`` (both 0s and 1s) on ``scores``."""
+def platt_scale(columns: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """(coefficients, intercept) of the logistic fit of ``labels`` (both 0s and 1s) on the
+    score ``columns`` (n x c)."""
     linear = require(
         "sklearn.linear_model", extra="local", purpose="mmrag tune", package="scikit-learn"
     )
-    # Barely regularised: one feature, thousands of candidates.
+    # Barely regularised: two features, thousands of candidates.
     model = linear.LogisticRegression(C=100.0, max_iter=5000)
-    model.fit(scores[:, None], labels)
-    return float(model.coef_[0, 0]), float(model.intercept_[0])
+    model.fit(columns, labels)
+    return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
 
 def fit(
     groups: Sequence[tuple[np.ndarray, np.ndarray]], names: Sequence[str], *, l2: float = 1e-4
 ) -> Calibration:
-    """Ranking weights, then Platt scaling, folded into one set of weights and a bias."""
+    """Ranking weights, then Platt scaling of the ranking score and its standing among
+    each question's candidates."""
     if not groups or len(set(np.concatenate([y for _, y in groups]).tolist())) < 2:
         raise ConfigError(
             "tuning needs labelled questions with both relevant and irrelevant candidates"
         )
-    w = fit_ranking_weights(groups, l2=l2)
-    slope, intercept = platt_scale(
-        np.concatenate([x @ w for x, _ in groups]), np.concatenate([y for _, y in groups])
+    w = np.round(fit_ranking_weights(groups, l2=l2), 4)
+    columns = []
+    for x, _ in groups:
+        r = x @ w
+        columns.append(np.stack([r, r - _logsumexp(r)], axis=1))
+    (slope, standout), intercept = platt_scale(
+        np.concatenate(columns), np.concatenate([y for _, y in groups])
     )
     return Calibration(
-        weights={name: round(float(slope * v), 4) for name, v in zip(names, w, strict=True)},
+        weights={name: float(v) for name, v in zip(names, w, strict=True)},
         bias=round(intercept, 4),
+        slope=round(float(slope), 4),
+        standout=round(float(standout), 4),
     )
+
+
+def _logsumexp(r: np.ndarray) -> float:
+    top = float(r.max())
+    return top + float(np.log(np.exp(r - top).sum()))

@@ -126,6 +126,7 @@ class Retriever:
                 k_min=adaptive.k_min,
                 k_max=adaptive.k_max,
                 relative=adaptive.relative,
+                rule=adaptive.rule,
             )
         return ranked[: settings.k]
 

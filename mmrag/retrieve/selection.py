@@ -1,43 +1,73 @@
 """Choosing the context from scored candidates: page diversity, neighbours, adaptive k.
 
-Adaptive k (Mortaheb et al. 2025): sort by relevancy score, keep the items whose score
-reaches a threshold (absolute, and relative to the best item's), at least ``k_min`` and at
-most ``k_max`` of them — fewer irrelevant items than a fixed k, so fewer chances for the
-generator to go astray.
+Adaptive k (Mortaheb et al. 2025): sort by relevancy score and keep the items worth
+their place, at least ``k_min`` and at most ``k_max`` of them — fewer irrelevant items
+than a fixed k, so fewer chances for the generator to go astray. Two rules decide which:
+
+- ``marginal`` (default): keep an item while the chance that it is the *first* relevant
+  one, ``p_i * prod_{j<i} (1 - p_j)``, reaches tau. After a likely hit the next items
+  add little, so a confident question gets a short context; when no item is likely, the
+  chance of a hit is spread out and more items are kept. This is what maximises the
+  share of questions with a relevant item for a given mean context size, when the
+  scores are calibrated probabilities.
+- ``threshold``: keep items whose score reaches tau and ``relative`` x the best score.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from mmrag.schema import NodeKind, ScoredNode
 
+AdaptiveRule = Literal["marginal", "threshold"]
+
 
 def adaptive_k(
-    items: Sequence[ScoredNode], *, tau: float, k_min: int, k_max: int, relative: float = 0.0
+    items: Sequence[ScoredNode],
+    *,
+    tau: float,
+    k_min: int,
+    k_max: int,
+    relative: float = 0.0,
+    rule: AdaptiveRule = "threshold",
 ) -> list[ScoredNode]:
-    """Items (sorted best first) with score >= ``tau`` and >= ``relative`` x the best score,
-    clamped to ``[k_min, k_max]``."""
+    """The first items (sorted best first) that ``rule`` keeps, clamped to
+    ``[k_min, k_max]``."""
     if not items:
         return []
     scores = np.array([item.score for item in items])
-    keep = kept_counts(scores, np.array([tau]), relative=relative, k_min=k_min, k_max=k_max)
+    keep = kept_counts(
+        scores, np.array([tau]), rule=rule, relative=relative, k_min=k_min, k_max=k_max
+    )
     return list(items[: int(keep[0])])
 
 
 def kept_counts(
-    scores: np.ndarray, taus: np.ndarray, *, relative: float, k_min: int, k_max: int
+    scores: np.ndarray,
+    taus: np.ndarray,
+    *,
+    rule: AdaptiveRule = "threshold",
+    relative: float,
+    k_min: int,
+    k_max: int,
 ) -> np.ndarray:
-    """How many of ``scores`` (best first) adaptive k keeps, for each threshold in ``taus``.
+    """How many of ``scores`` (best first) adaptive k keeps, for each bar in ``taus``.
 
-    The one statement of the rule: an item must reach ``tau`` and ``relative`` x the best
-    score; at least ``k_min`` items, at most ``k_max``, never more than there are.
-    Vectorised over ``taus`` because tuning tries a hundred of them per question."""
-    bars = np.maximum(taus, relative * (scores[0] if len(scores) else 0.0))
-    reach = np.searchsorted(-scores, -bars, side="right")
+    The one statement of the rules (module docstring): at least ``k_min`` items, at most
+    ``k_max``, never more than there are. Vectorised over ``taus`` because tuning tries
+    a hundred of them per question."""
+    if rule == "marginal":
+        # Decreasing along the list, so the items that reach a bar are a prefix.
+        survival = np.concatenate([[1.0], np.cumprod(1.0 - scores)[:-1]])
+        values, bars = scores * survival, taus
+    else:
+        values = scores
+        bars = np.maximum(taus, relative * (scores[0] if len(scores) else 0.0))
+    reach = np.searchsorted(-values, -bars, side="right")
     counts: np.ndarray = np.minimum(np.clip(reach, k_min, k_max), len(scores))
     return counts
 

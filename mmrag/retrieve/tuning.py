@@ -19,12 +19,13 @@ import numpy as np
 
 from mmrag.config import PipelineConfig
 from mmrag.evaluate.dataset import Example
+from mmrag.models.relevance.calibrated import relevancy
 from mmrag.models.relevance.features import FEATURES, feature_matrix
 from mmrag.retrieve import calibration
 from mmrag.retrieve.calibration import Calibration
 from mmrag.retrieve.filters import SearchFilter
 from mmrag.retrieve.retriever import Retriever
-from mmrag.retrieve.selection import kept_counts, limit_per_page
+from mmrag.retrieve.selection import AdaptiveRule, kept_counts, limit_per_page
 from mmrag.schema import Node, ScoredNode
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,9 @@ class ThresholdChoice:
     fixed_k_hit_rate: float
     fixed_k_mean_items: float
     curve: list[dict[str, float]] = field(default_factory=list)
-    #: Share of the best score an item must also reach.
+    #: Share of the best score an item must also reach (``threshold`` rule).
     relative: float = 0.0
+    rule: AdaptiveRule = "threshold"
 
 
 def is_evidence(example: Example) -> Callable[[Node], bool]:
@@ -110,11 +112,23 @@ def fit_calibration(queries: Sequence[LabelledQuery], *, l2: float = 1e-4) -> Ca
 
 def score(queries: Sequence[LabelledQuery], calibration: Calibration) -> list[np.ndarray]:
     w = np.array([calibration.weights.get(f, 0.0) for f in FEATURES])
-    return [1.0 / (1.0 + np.exp(-(q.features @ w + calibration.bias))) for q in queries]
+    c = calibration
+    return [
+        relevancy(
+            q.features.astype(np.float64) @ w, bias=c.bias, slope=c.slope, standout=c.standout
+        )
+        for q in queries
+    ]
 
 
 #: Relative bars tried with every tau: 0 (absolute tau only) up to half the best score.
 RELATIVE_GRID = tuple(round(0.05 * i, 2) for i in range(11))
+#: Bars tried per rule: scores for ``threshold``; the chance that an item is the first
+#: relevant one, log-spaced from 1 in 1000 to 1 in 2, for ``marginal``.
+TAU_GRIDS: dict[str, np.ndarray] = {
+    "threshold": np.round(np.arange(0.01, 1.0, 0.01), 2),
+    "marginal": np.round(np.geomspace(0.001, 0.5, 200), 5),
+}
 
 
 def choose_tau(
@@ -125,10 +139,12 @@ def choose_tau(
     k_max: int,
     max_per_page: int,
     min_hit_ratio: float = 0.95,
+    rule: AdaptiveRule = "marginal",
     relative_grid: Sequence[float] = RELATIVE_GRID,
 ) -> ThresholdChoice:
-    """The (tau, relative) giving the fewest context items while finding a relevant item
-    for at least ``min_hit_ratio`` of the questions a fixed ``k_max`` finds one for."""
+    """The tau (and, for the ``threshold`` rule, relative bar) giving the fewest context
+    items while finding a relevant item for at least ``min_hit_ratio`` of the questions a
+    fixed ``k_max`` finds one for."""
     ranked = []  # per query: scores best first, and the position of the first relevant item
     for q, s in zip(queries, scores, strict=True):
         order = np.argsort(-s)
@@ -142,12 +158,15 @@ def choose_tau(
     fixed_sizes = np.array([min(k_max, len(s)) for s, _ in ranked], dtype=np.float64)
     firsts = np.array([f for _, f in ranked])
     fixed_hit = float(np.mean(firsts < fixed_sizes))
-    taus = np.round(np.arange(0.01, 1.0, 0.01), 2)
+    taus = TAU_GRIDS[rule]
     curve = []
-    for relative in relative_grid:
+    for relative in relative_grid if rule == "threshold" else (0.0,):
         # Items kept for each (query, tau): those reaching the bar, clamped to [k_min, k_max].
         kept = np.stack(
-            [kept_counts(s, taus, relative=relative, k_min=k_min, k_max=k_max) for s, _ in ranked]
+            [
+                kept_counts(s, taus, rule=rule, relative=relative, k_min=k_min, k_max=k_max)
+                for s, _ in ranked
+            ]
         ).astype(np.float64)
         hits = (firsts[:, None] < kept).mean(axis=0)
         sizes = kept.mean(axis=0)
@@ -172,6 +191,7 @@ def choose_tau(
         fixed_k_mean_items=float(fixed_sizes.mean()),
         curve=curve,
         relative=best["relative"],
+        rule=rule,
     )
 
 
@@ -203,17 +223,21 @@ def tune(
         k_max=settings.adaptive.k_max,
         max_per_page=settings.max_per_page,
         min_hit_ratio=min_hit_ratio,
+        rule=settings.adaptive.rule,
     )
     data = config.model_dump(mode="json")
     data["retrieval"]["scorer"] = {
         "type": "calibrated",
         "weights": calibration.weights,
         "bias": calibration.bias,
+        "slope": calibration.slope,
+        "standout": calibration.standout,
         "rrf_k": settings.rrf_k,
     }
     data["retrieval"]["adaptive"] = {
         **data["retrieval"]["adaptive"],
         "enabled": True,
+        "rule": threshold.rule,
         "tau": threshold.tau,
         "relative": threshold.relative,
     }

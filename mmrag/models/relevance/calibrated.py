@@ -1,8 +1,11 @@
 """The offline default relevancy score: a logistic calibration of retrieval signals.
 
-``RS = sigmoid(bias + sum(weight[f] * feature[f]))`` over :data:`FEATURES`. The weights
-are fitted on labelled (question, relevant page) pairs by ``mmrag tune`` and live in the
-pipeline file; the shipped ones were fitted on MMLongBench-Doc's dev questions.
+``RS = sigmoid(bias + slope * r + standout * (r - logsumexp(r)))`` with the ranking score
+``r = sum(weight[f] * feature[f])`` over :data:`FEATURES` and the log-sum-exp over the
+question's candidates: how far a candidate stands out from the others counts, not only
+how well it matches. The parameters are fitted on labelled (question, relevant page)
+pairs by ``mmrag tune`` (:mod:`mmrag.retrieve.calibration`) and live in the pipeline
+file; the shipped ones were fitted on MMLongBench-Doc's dev questions.
 """
 
 from __future__ import annotations
@@ -21,30 +24,36 @@ from mmrag.schema import ScoredNode
 #: Fitted by `mmrag tune` on MMLongBench-Doc dev (271 answerable questions, searched
 #: within their document and across the corpus). See benchmarks/retrieval.py.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "text_cos": 1.4616,
-    "text_cos_rel": 0.467,
-    "bm25_rel": 0.7392,
-    "inv_rank_vector": 0.2674,
-    "inv_rank_bm25": -0.099,
-    "both_text_lists": -0.931,
+    "text_cos": 3.5984,
+    "text_cos_rel": 1.1497,
+    "bm25_rel": 1.82,
+    "inv_rank_vector": 0.6584,
+    "inv_rank_bm25": -0.2436,
+    "both_text_lists": -2.2922,
     "image_cos": 0.0,
-    "page_context": 0.3014,
-    "doc_prior": 1.114,
-    "page_mention": 1.6883,
-    "is_image": 0.2625,
-    "rrf": 1.1081,
-    "term_coverage": 1.069,
-    "term_coverage_idf": 2.1585,
-    "reference_match": 1.0079,
-    "printed_page_mention": 1.5043,
+    "page_context": 0.742,
+    "doc_prior": 2.7426,
+    "page_mention": 4.1567,
+    "is_image": 0.6462,
+    "rrf": 2.7281,
+    "term_coverage": 2.632,
+    "term_coverage_idf": 5.3143,
+    "reference_match": 2.4814,
+    "printed_page_mention": 3.7036,
 }
-DEFAULT_BIAS = -5.5424
+DEFAULT_BIAS = -1.5501
+DEFAULT_SLOPE = 0.157
+DEFAULT_STANDOUT = 0.3902
 
 
 class CalibratedConfig(BackendConfig):
     type: Literal["calibrated"] = "calibrated"
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     bias: float = DEFAULT_BIAS
+    #: Platt slope of the ranking score ``weights · features`` (1: weights already scaled).
+    slope: float = DEFAULT_SLOPE
+    #: Weight of the candidate's log-softmax share among the question's candidates.
+    standout: float = DEFAULT_STANDOUT
     #: The rank-fusion constant the features were computed with.
     rrf_k: int = 60
 
@@ -71,5 +80,17 @@ class CalibratedScorer:
         if not items:
             return []
         x = feature_matrix(candidates, items, self.config.rrf_k).astype(np.float64)
-        logits = x @ self._w + self.config.bias
-        return [float(v) for v in 1.0 / (1.0 + np.exp(-logits))]
+        c = self.config
+        scores = relevancy(x @ self._w, bias=c.bias, slope=c.slope, standout=c.standout)
+        return [float(v) for v in scores]
+
+
+def relevancy(ranking: np.ndarray, *, bias: float, slope: float, standout: float) -> np.ndarray:
+    """The relevancy scores of one question's candidates from their ranking scores."""
+    logits = bias + slope * ranking
+    if standout != 0.0 and len(ranking):
+        top = ranking.max()
+        logits = logits + standout * (ranking - (top + np.log(np.exp(ranking - top).sum())))
+    # sigmoid without overflow for very negative logits
+    out: np.ndarray = np.exp(-np.logaddexp(0.0, -logits))
+    return out
