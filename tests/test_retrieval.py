@@ -65,13 +65,20 @@ def test_rrf_groups_an_image_with_its_summary_and_weights_lists() -> None:
 
 def test_adaptive_k_keeps_up_to_k_max_above_tau() -> None:
     items = [scored(node(str(i)), s) for i, s in enumerate([0.9, 0.8, 0.4, 0.3, 0.1])]
-    assert len(adaptive_k(items, tau=0.5, k_min=1, k_max=10)) == 2
-    assert len(adaptive_k(items, tau=0.95, k_min=1, k_max=10)) == 1  # at least k_min
-    assert len(adaptive_k(items, tau=0.0, k_min=1, k_max=3)) == 3  # at most k_max
-    assert adaptive_k(items, tau=0.95, k_min=0, k_max=3) == []
+
+    def kept(tau: float, k_min: int = 1, k_max: int = 10, relative: float = 0.0) -> int:
+        chosen = adaptive_k(
+            items, tau=tau, k_min=k_min, k_max=k_max, relative=relative, rule="threshold"
+        )
+        return len(chosen)
+
+    assert kept(0.5) == 2
+    assert kept(0.95) == 1  # at least k_min
+    assert kept(0.0, k_max=3) == 3  # at most k_max
+    assert kept(0.95, k_min=0, k_max=3) == 0
     # A bar relative to the best score: 0.5 x 0.9 keeps 0.9 and 0.8.
-    assert len(adaptive_k(items, tau=0.0, k_min=1, k_max=10, relative=0.5)) == 2
-    assert adaptive_k([], tau=0.0, k_min=1, k_max=10, relative=0.5) == []
+    assert kept(0.0, relative=0.5) == 2
+    assert adaptive_k([], tau=0.0, k_min=1, k_max=10, relative=0.5, rule="threshold") == []
 
 
 def test_choose_tau_uses_a_relative_bar_when_scores_differ_by_question() -> None:

@@ -33,7 +33,7 @@ def adaptive_k(
     k_min: int,
     k_max: int,
     relative: float = 0.0,
-    rule: AdaptiveRule = "threshold",
+    rule: AdaptiveRule = "marginal",
 ) -> list[ScoredNode]:
     """The first items (sorted best first) that ``rule`` keeps, clamped to
     ``[k_min, k_max]``."""
@@ -50,7 +50,7 @@ def kept_counts(
     scores: np.ndarray,
     taus: np.ndarray,
     *,
-    rule: AdaptiveRule = "threshold",
+    rule: AdaptiveRule = "marginal",
     relative: float,
     k_min: int,
     k_max: int,
