@@ -113,15 +113,8 @@ class TransformersVLM:
         options = options or GenerationOptions()
         model, processor = self._load()
         inputs = self._inputs(messages, model, processor)
-        kwargs = generate_kwargs(options, _tokenizer(processor))
-        start = time.perf_counter()
-        with self._run_lock:
-            seed(options)
-            try:
-                output = model.generate(**inputs, **kwargs)
-            except Exception as exc:
-                raise ModelError(f"{self.name} failed while generating: {exc}") from exc
-        generation = self._finish(output, inputs, options, processor, time.perf_counter() - start)
+        output, seconds = self._run(model, inputs, options, processor)
+        generation = self._finish(output, inputs, options, processor, seconds)
         return require_text(generation, self.name)
 
     def generate_batch(
@@ -136,15 +129,7 @@ class TransformersVLM:
             return [self.generate(c, options) for c in conversations]
         model, processor = self._load()
         inputs = self._batch_inputs(conversations, model, processor)
-        kwargs = generate_kwargs(options, _tokenizer(processor))
-        start = time.perf_counter()
-        with self._run_lock:
-            seed(options)
-            try:
-                output = model.generate(**inputs, **kwargs)
-            except Exception as exc:
-                raise ModelError(f"{self.name} failed while generating: {exc}") from exc
-        seconds = time.perf_counter() - start
+        output, seconds = self._run(model, inputs, options, processor)
         return [
             require_text(
                 self._finish(output, inputs, options, processor, seconds, row=row), self.name
@@ -214,6 +199,20 @@ class TransformersVLM:
         yield require_text(generation, self.name)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _run(
+        self, model: Any, inputs: dict[str, Any], options: GenerationOptions, processor: Any
+    ) -> tuple[Any, float]:
+        """``model.generate`` on prepared inputs, one call at a time; output and seconds."""
+        kwargs = generate_kwargs(options, _tokenizer(processor))
+        start = time.perf_counter()
+        with self._run_lock:
+            seed(options)
+            try:
+                output = model.generate(**inputs, **kwargs)
+            except Exception as exc:
+                raise ModelError(f"{self.name} failed while generating: {exc}") from exc
+        return output, time.perf_counter() - start
 
     def _load(self) -> tuple[Any, Any]:
         with self._load_lock:
