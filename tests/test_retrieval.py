@@ -125,6 +125,16 @@ def test_marginal_rule_keeps_items_while_they_may_be_the_first_hit() -> None:
     assert kept([0.01, 0.01], tau=0.1, k_min=0) == 0
 
 
+def test_adaptive_k_on_a_reranked_list_keeps_its_order() -> None:
+    # A judge moved the 0.4 item first: the scores still say how many items to keep.
+    items = [scored(node(str(i)), s) for i, s in enumerate([0.4, 0.9, 0.8, 0.1])]
+    threshold = adaptive_k(items, tau=0.5, k_min=1, k_max=10, rule="threshold")
+    assert [c.node.id for c in threshold] == ["0", "1"]  # two scores reach 0.5
+    # First-hit chances along the list: 0.4, 0.54, 0.048, 0.0012.
+    marginal = adaptive_k(items, tau=0.04, k_min=1, k_max=10, rule="marginal")
+    assert [c.node.id for c in marginal] == ["0", "1", "2"]
+
+
 def test_limit_per_page_and_page_neighbours() -> None:
     a1, a2, b1 = node("a1", page=1), node("a2", page=1), node("b1", page=2)
     md = node("md", page=None, source="/d/x.md")

@@ -55,19 +55,20 @@ def kept_counts(
     k_min: int,
     k_max: int,
 ) -> np.ndarray:
-    """How many of ``scores`` (best first) adaptive k keeps, for each bar in ``taus``.
+    """How many of ``scores`` (in list order) adaptive k keeps, for each bar in ``taus``.
 
     The one statement of the rules (module docstring): at least ``k_min`` items, at most
     ``k_max``, never more than there are. Vectorised over ``taus`` because tuning tries
     a hundred of them per question."""
     if rule == "marginal":
-        # Decreasing along the list, so the items that reach a bar are a prefix.
         survival = np.concatenate([[1.0], np.cumprod(1.0 - scores)[:-1]])
         values, bars = scores * survival, taus
     else:
         values = scores
-        bars = np.maximum(taus, relative * (scores[0] if len(scores) else 0.0))
-    reach = np.searchsorted(-values, -bars, side="right")
+        bars = np.maximum(taus, relative * (scores.max() if len(scores) else 0.0))
+    # As many items as reach the bar (on a list sorted by score, exactly those): a list
+    # re-ranked by an MLLM judge keeps its order, the score still says how many.
+    reach = (values[None, :] >= bars[:, None]).sum(axis=1)
     counts: np.ndarray = np.minimum(np.clip(reach, k_min, k_max), len(scores))
     return counts
 
