@@ -15,7 +15,9 @@ own PDF and across all 39, it prints one JSON line with hit@1/5/10 and MRR of:
 
 plus, for d_relevancy, the context size and hit rate of adaptive k versus a fixed k=10
 (and k=5), the best any threshold could do on the held-out questions (chosen on those very
-questions: a bound, not a result), a breakdown by evidence source, and retrieval latency.
+questions: a bound, not a result), the same comparison over --splits random halvings of
+the questions (mean and spread: how much the figure owes to one split), a breakdown by
+evidence source, and retrieval latency.
 
     .venv/bin/python benchmarks/retrieval.py --store DIR [--no-llamaindex] [--limit N]
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -35,6 +38,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mmrag import RAG, NodeKind, PipelineConfig
 from mmrag.components import Components
@@ -48,6 +53,7 @@ from mmrag.retrieve.tuning import (
     collect,
     fit_calibration,
     is_evidence,
+    outcome,
     score,
 )
 
@@ -215,6 +221,64 @@ def cross_validated(
     return ranking, adaptive, fitted
 
 
+def adaptive_over_splits(rag: RAG, examples: list[Example], splits: int) -> dict[str, Any]:
+    """Adaptive k vs fixed k=10 on held-out halves, over ``splits`` random halvings.
+
+    Works on the candidates ``mmrag tune`` collects (scored for each fit, no retrieval
+    per split), so many splits cost seconds; the figures match ``adaptive_vs_fixed`` up
+    to candidate kinds (this includes image nodes)."""
+    settings = rag.config.retrieval
+    k_min, k_max = settings.adaptive.k_min, settings.adaptive.k_max
+    labelled = collect(rag.retriever, examples)
+    ids = sorted({q.example.id for q in labelled})
+    rows: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for seed in range(splits):
+        shuffled = ids[:]
+        random.Random(seed).shuffle(shuffled)
+        half = set(shuffled[: len(ids) // 2])
+        folds = [
+            [q for q in labelled if q.example.id in half],
+            [q for q in labelled if q.example.id not in half],
+        ]
+        totals: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(4))
+        for train, test in ((0, 1), (1, 0)):
+            calibration = fit_calibration(folds[train])
+            choice = choose_tau(
+                folds[train],
+                score(folds[train], calibration),
+                k_min=k_min,
+                k_max=k_max,
+                max_per_page=settings.max_per_page,
+                rule=settings.adaptive.rule,
+            )
+            for tuning_scope, scope in (("document", "within_doc"), ("corpus", "corpus")):
+                mine = [q for q in folds[test] if q.scope == tuning_scope]
+                got = outcome(
+                    mine,
+                    score(mine, calibration),
+                    choice,
+                    k_min=k_min,
+                    k_max=k_max,
+                    max_per_page=settings.max_per_page,
+                )
+                n = len(mine)
+                totals[scope] += n * np.array(
+                    [got.hit_rate, got.fixed_k_hit_rate, got.mean_items, got.fixed_k_mean_items]
+                )
+        for scope, (hit, fixed_hit, items, fixed_items) in totals.items():
+            rows[scope].append((hit / fixed_hit, items / fixed_items))
+    return {
+        scope: {
+            "splits": splits,
+            "hit_kept_mean": round(float(np.mean([h for h, _ in r])), 3),
+            "hit_kept_sd": round(float(np.std([h for h, _ in r])), 3),
+            "items_ratio_mean": round(float(np.mean([i for _, i in r])), 3),
+            "items_ratio_sd": round(float(np.std([i for _, i in r])), 3),
+        }
+        for scope, r in rows.items()
+    }
+
+
 def threshold_bound(
     queries: Sequence[LabelledQuery], calibration: Calibration, settings: RetrievalConfig
 ) -> dict[str, dict[str, float]]:
@@ -252,6 +316,9 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
     parser.add_argument("--no-llamaindex", action="store_true", help="skip the LlamaIndex baseline")
+    parser.add_argument(
+        "--splits", type=int, default=8, help="random halvings for adaptive k's spread (0: none)"
+    )
     args = parser.parse_args()
     if not (args.data / "samples.json").is_file():
         print(f"skipped: {args.data} not found (needs ../shared/data)", file=sys.stderr)
@@ -293,6 +360,10 @@ def main() -> int:
         "adaptive_vs_fixed_k10": adaptive,
         "fitted_per_fold": fitted,
     }
+    if args.splits:
+        figures["d_relevancy"]["adaptive_over_random_splits"] = adaptive_over_splits(
+            rag, examples, args.splits
+        )
     figures["shipped"]["adaptive_vs_fixed_k10"] = adaptive_vs_fixed(rag.retriever, examples)
     if not args.no_llamaindex:
         from llamaindex_baseline import LlamaIndexBaseline

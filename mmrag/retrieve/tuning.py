@@ -141,10 +141,11 @@ def choose_tau(
     min_hit_ratio: float = 0.95,
     rule: AdaptiveRule = "marginal",
     relative_grid: Sequence[float] = RELATIVE_GRID,
+    taus: Sequence[float] | None = None,
 ) -> ThresholdChoice:
     """The tau (and, for the ``threshold`` rule, relative bar) giving the fewest context
     items while finding a relevant item for at least ``min_hit_ratio`` of the questions a
-    fixed ``k_max`` finds one for."""
+    fixed ``k_max`` finds one for. ``taus`` replaces the rule's grid of candidates."""
     ranked = []  # per query: scores best first, and the position of the first relevant item
     for q, s in zip(queries, scores, strict=True):
         order = np.argsort(-s)
@@ -158,13 +159,13 @@ def choose_tau(
     fixed_sizes = np.array([min(k_max, len(s)) for s, _ in ranked], dtype=np.float64)
     firsts = np.array([f for _, f in ranked])
     fixed_hit = float(np.mean(firsts < fixed_sizes))
-    taus = TAU_GRIDS[rule]
+    bars = TAU_GRIDS[rule] if taus is None else np.asarray(taus, dtype=np.float64)
     curve = []
     for relative in relative_grid if rule == "threshold" else (0.0,):
         # Items kept for each (query, tau): those reaching the bar, clamped to [k_min, k_max].
         kept = np.stack(
             [
-                kept_counts(s, taus, rule=rule, relative=relative, k_min=k_min, k_max=k_max)
+                kept_counts(s, bars, rule=rule, relative=relative, k_min=k_min, k_max=k_max)
                 for s, _ in ranked
             ]
         ).astype(np.float64)
@@ -177,7 +178,7 @@ def choose_tau(
                 "hit_rate": float(h),
                 "mean_items": float(n),
             }
-            for t, h, n in zip(taus, hits, sizes, strict=True)
+            for t, h, n in zip(bars, hits, sizes, strict=True)
         ]
     good = [c for c in curve if c["hit_rate"] >= min_hit_ratio * fixed_hit]
     best = (
@@ -192,6 +193,30 @@ def choose_tau(
         curve=curve,
         relative=best["relative"],
         rule=rule,
+    )
+
+
+def outcome(
+    queries: Sequence[LabelledQuery],
+    scores: Sequence[np.ndarray],
+    choice: ThresholdChoice,
+    *,
+    k_min: int,
+    k_max: int,
+    max_per_page: int,
+) -> ThresholdChoice:
+    """What ``choice`` (fitted elsewhere) gives on ``queries``: its hit rate and context
+    size there, next to fixed ``k_max``'s."""
+    return choose_tau(
+        queries,
+        scores,
+        k_min=k_min,
+        k_max=k_max,
+        max_per_page=max_per_page,
+        min_hit_ratio=0.0,
+        rule=choice.rule,
+        relative_grid=(choice.relative,),
+        taus=(choice.tau,),
     )
 
 
