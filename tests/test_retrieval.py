@@ -82,10 +82,12 @@ def test_adaptive_k_keeps_up_to_k_max_above_tau() -> None:
 
 
 def test_choose_tau_uses_a_relative_bar_when_scores_differ_by_question() -> None:
+    from dataclasses import replace
+
     import numpy as np
 
     from mmrag.evaluate.dataset import Example
-    from mmrag.retrieve.tuning import LabelledQuery, choose_tau
+    from mmrag.retrieve.tuning import LabelledQuery, choose_tau, outcome
 
     def query(name: str, scores: list[float], relevant: int) -> LabelledQuery:
         items = [scored(node(f"{name}{i}", page=i + 1), s) for i, s in enumerate(scores)]
@@ -109,6 +111,14 @@ def test_choose_tau_uses_a_relative_bar_when_scores_differ_by_question() -> None
     marginal = choose_tau(queries, scores, rule="marginal", **settings)
     assert marginal.rule == "marginal" and marginal.hit_rate == 1.0
     assert marginal.mean_items <= 3.0
+    # A fitted choice measured on other questions: here question b alone, which needs
+    # its second item, so the bar that suits both still finds it.
+    bounds = {"k_min": 1, "k_max": 10, "max_per_page": 1}
+    on_b = outcome(queries[1:], scores[1:], marginal, **bounds)
+    assert on_b.hit_rate == 1.0 and on_b.fixed_k_mean_items == 10.0
+    assert on_b.tau == marginal.tau and on_b.rule == "marginal"
+    strict = replace(marginal, tau=0.99)
+    assert outcome(queries[1:], scores[1:], strict, **bounds).mean_items == 1.0
 
 
 def test_marginal_rule_keeps_items_while_they_may_be_the_first_hit() -> None:
