@@ -52,7 +52,7 @@ class ThresholdChoice:
     curve: list[dict[str, float]] = field(default_factory=list)
     #: Share of the best score an item must also reach (``threshold`` rule).
     relative: float = 0.0
-    rule: AdaptiveRule = "threshold"
+    rule: AdaptiveRule = "marginal"
 
 
 def is_evidence(example: Example) -> Callable[[Node], bool]:
@@ -155,7 +155,7 @@ def choose_tau(
         first = next((n for n, i in enumerate(items) if i.node.id in relevant), len(items))
         ranked.append((np.array([i.score for i in items]), first))
     if not ranked:
-        return ThresholdChoice(0.5, 0.0, 0.0, 0.0, 0.0)
+        return ThresholdChoice(0.5, 0.0, 0.0, 0.0, 0.0, rule=rule)
     fixed_sizes = np.array([min(k_max, len(s)) for s, _ in ranked], dtype=np.float64)
     firsts = np.array([f for _, f in ranked])
     fixed_hit = float(np.mean(firsts < fixed_sizes))
