@@ -5,7 +5,7 @@
 - ``image_vector``: a query image's features against images;
 - ``text_image``: the query text in the image space, when the image embedder is
   cross-modal (CLIP, SigLIP);
-- documents: BM25 over whole documents (which report is this about?).
+- documents: whole documents ranked by TF-IDF cosine (which report is this about?).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from mmrag.components import Components
 from mmrag.models.image_embed import TextToImageEmbedder
 from mmrag.models.relevance.base import Candidates
 from mmrag.retrieve.filters import SearchFilter
+from mmrag.retrieve.routing import DocumentRouter
 from mmrag.schema import TEXT_SEARCHABLE_KINDS, NodeKind
 from mmrag.store import Store
 
@@ -24,6 +25,7 @@ class CandidateSearch:
     def __init__(self, store: Store, components: Components) -> None:
         self.store = store
         self.components = components
+        self.router = DocumentRouter(store.documents)
 
     def gather(
         self,
@@ -47,7 +49,7 @@ class CandidateSearch:
             found.lists["full_text"] = self.store.full_text_search(
                 query, user=user, kinds=text_kinds, limit=limit, where=where
             )
-            found.documents = self.store.documents.search(
+            found.documents = self.router.search(
                 query, user=user, limit=20, where=filters.documents_where()
             )
         embedder = self.components.image_embedder

@@ -1,18 +1,21 @@
-"""One row per ingested document with its whole text, full-text indexed.
+"""One row per ingested document: its whole text and the counts of its words.
 
-Searching whole documents tells *which* document a question is about — the hard part of
+Ranking whole documents tells *which* document a question is about — the hard part of
 corpus-wide search, where many pages of many reports look alike — and gives each page a
-document-level prior in relevancy scoring.
+document-level prior in relevancy scoring (:mod:`mmrag.retrieve.routing`). The word
+counts are stored at ingest so that ranking needs no pass over the text; stores written
+before they existed are read by counting the stored text instead.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from lancedb.index import FTS
 
 from mmrag.store.filters import all_of, in_list, read_scope, write_scope
 
@@ -26,8 +29,18 @@ DOCUMENTS_SCHEMA = pa.schema(
         pa.field("title", pa.string()),
         pa.field("pages", pa.int32()),
         pa.field("text", pa.large_string()),
+        pa.field("terms", pa.list_(pa.string())),
+        pa.field("term_counts", pa.list_(pa.int32())),
     ]
 )
+
+_WORD = re.compile(r"\w\w+")
+
+
+def count_terms(text: str) -> Counter[str]:
+    """The words of ``text`` (two or more letters or digits, lower-cased) and how often
+    each occurs: what document ranking matches a question against."""
+    return Counter(_WORD.findall(text.lower()))
 
 
 @dataclass(slots=True)
@@ -47,14 +60,25 @@ class DocumentHit:
     score: float
 
 
+@dataclass(slots=True)
+class DocumentTerms:
+    """The documents a reader may see, with the counts of their words."""
+
+    sources: list[str] = field(default_factory=list)
+    doc_ids: list[str] = field(default_factory=list)
+    counts: list[Counter[str]] = field(default_factory=list)
+
+
 class DocumentTable:
     def __init__(self, table: Any) -> None:
         self._table = table
 
     def replace(self, user: str, sources: Sequence[str], rows: Sequence[DocumentRow]) -> None:
         """Make ``rows`` the documents of ``sources`` (one atomic commit)."""
-        data = pa.Table.from_pylist(
-            [
+        records = []
+        for r in rows:
+            terms = count_terms(r.text)
+            records.append(
                 {
                     "user": r.user,
                     "source": r.source,
@@ -62,10 +86,13 @@ class DocumentTable:
                     "title": r.title,
                     "pages": r.pages,
                     "text": r.text,
+                    "terms": list(terms),
+                    "term_counts": list(terms.values()),
                 }
-                for r in rows
-            ],
-            schema=DOCUMENTS_SCHEMA,
+            )
+        # A store written before the word counts existed keeps its own columns.
+        data = pa.Table.from_pylist(records, schema=DOCUMENTS_SCHEMA).select(
+            self._table.schema.names
         )
         scope = all_of(write_scope(user), in_list("source", sources))
         (
@@ -80,19 +107,36 @@ class DocumentTable:
         if sources:
             self._table.delete(all_of(write_scope(user), in_list("source", sources)))
 
-    def search(
-        self, text: str, *, user: str | None, limit: int, where: str | None = None
-    ) -> list[DocumentHit]:
-        if not text.strip() or self._table.count_rows() == 0:
-            return []
-        rows = (
-            self._table.search(text, query_type="fts", fts_columns="text")
-            .where(all_of(read_scope(user), where), prefilter=True)
-            .select(["source", "doc_id", "_score"])
-            .limit(limit)
-            .to_list()
+    @property
+    def version(self) -> int:
+        return int(self._table.version)
+
+    def terms(self, *, user: str | None, where: str | None = None) -> DocumentTerms:
+        """The word counts of every document ``user`` may read that matches ``where``."""
+        found = DocumentTerms()
+        if self._table.count_rows() == 0:
+            return found
+        stored = "term_counts" in self._table.schema.names
+        columns = ["source", "doc_id", "terms", "term_counts"] if stored else ["source", "doc_id"]
+        table = (
+            self._table.search()
+            .where(all_of(read_scope(user), where))
+            .select([*columns, "text"] if not stored else columns)
+            .limit(None)
+            .to_arrow()
         )
-        return [DocumentHit(r["source"], r["doc_id"], float(r["_score"])) for r in rows]
+        found.sources = table.column("source").to_pylist()
+        found.doc_ids = table.column("doc_id").to_pylist()
+        if stored:
+            for terms, counts in zip(
+                table.column("terms").to_pylist(),
+                table.column("term_counts").to_pylist(),
+                strict=True,
+            ):
+                found.counts.append(Counter(dict(zip(terms or [], counts or [], strict=True))))
+        else:
+            found.counts = [count_terms(text or "") for text in table.column("text").to_pylist()]
+        return found
 
     def page_counts(self, sources: Sequence[str], *, user: str | None) -> dict[str, int]:
         if not sources:
@@ -106,9 +150,6 @@ class DocumentTable:
         )
         return {r["source"]: int(r["pages"] or 0) for r in rows}
 
-    def refresh_index(self) -> None:
-        if self._table.count_rows() == 0:
-            return
-        if not any(ix.columns == ["text"] for ix in self._table.list_indices()):
-            self._table.create_index("text", config=FTS(with_position=False))
-        self._table.optimize()
+    def optimize(self) -> None:
+        if self._table.count_rows() > 0:
+            self._table.optimize()

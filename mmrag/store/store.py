@@ -224,7 +224,7 @@ class Store:
                 logger.info("building ANN index on %s (%d rows)", column, rows)
                 table.create_index(column, config=IvfHnswSq(distance_type="cosine"))
         table.optimize()
-        self.documents.refresh_index()
+        self.documents.optimize()
         self._db.open_table(FILES).optimize()
 
     def version(self) -> int:
@@ -254,6 +254,11 @@ class Store:
 
     def _open_or_create(self, name: str, schema: pa.Schema) -> Any:
         try:
-            return self._db.create_table(name, schema=schema, exist_ok=True)
+            # An existing table is opened as it is: a store written by an older version
+            # may lack newer optional columns, which its readers allow for.
+            try:
+                return self._db.open_table(name)
+            except (ValueError, FileNotFoundError):
+                return self._db.create_table(name, schema=schema, exist_ok=True)
         except Exception as exc:
             raise StoreError(f"cannot open table '{name}' in store {self.uri}: {exc}") from exc

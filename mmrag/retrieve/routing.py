@@ -1,0 +1,116 @@
+"""Which documents is a question about? TF-IDF cosine over whole documents.
+
+Whole documents are long: a question's words occur dozens or hundreds of times in every
+annual report, so BM25's term saturation (k1 = 1.2, fixed in LanceDB's full-text index)
+scores a report that names the company 169 times barely above one that names it once,
+and generic words ("effective tax rate", "in millions") decide. TF-IDF with logarithmic
+term frequency and cosine length normalisation, the classic document-ranking weighting,
+lets the distinctive words decide: on the MMLongBench dev questions it puts the right
+report first for 72% of the corpus-wide questions, LanceDB's BM25 for 67%.
+
+The index is built in memory from the word counts the documents table stores, once per
+table version and filter, and weighs words by how many of the *visible* documents
+contain them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmrag.store.documents import DocumentHit, DocumentTable, DocumentTerms, count_terms
+
+_CACHED_INDEXES = 4
+
+
+@dataclass(slots=True)
+class _Index:
+    sources: list[str]
+    doc_ids: list[str]
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    # Per word: the documents containing it and their normalised weights (a CSC matrix).
+    word_start: np.ndarray
+    word_docs: np.ndarray
+    word_weights: np.ndarray
+
+    @classmethod
+    def build(cls, found: DocumentTerms) -> _Index:
+        vocabulary: dict[str, int] = {}
+        docs: list[np.ndarray] = []
+        words: list[np.ndarray] = []
+        tfs: list[np.ndarray] = []
+        for d, counts in enumerate(found.counts):
+            ids = [vocabulary.setdefault(term, len(vocabulary)) for term in counts]
+            words.append(np.asarray(ids, dtype=np.int64))
+            docs.append(np.full(len(ids), d, dtype=np.int64))
+            tfs.append(np.fromiter(counts.values(), dtype=np.float64, count=len(ids)))
+        word = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
+        doc = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
+        tf = np.concatenate(tfs) if tfs else np.zeros(0)
+        n = len(found.sources)
+        df = np.bincount(word, minlength=len(vocabulary))
+        idf = np.log((1 + n) / (1 + df)) + 1
+        weight = (1 + np.log(np.maximum(tf, 1))) * idf[word]
+        norms = np.sqrt(np.bincount(doc, weights=weight**2, minlength=n))
+        weight = weight / np.where(norms > 0, norms, 1)[doc]
+        order = np.argsort(word, kind="stable")
+        return cls(
+            sources=found.sources,
+            doc_ids=found.doc_ids,
+            vocabulary=vocabulary,
+            idf=idf,
+            word_start=np.concatenate([[0], np.cumsum(df)]),
+            word_docs=doc[order],
+            word_weights=weight[order],
+        )
+
+    def scores(self, query: str) -> np.ndarray:
+        scores = np.zeros(len(self.sources))
+        known = self.vocabulary
+        asked = [(known[t], c) for t, c in count_terms(query).items() if t in known]
+        if not asked:
+            return scores
+        ids = np.array([i for i, _ in asked])
+        query_weights = (1 + np.log([c for _, c in asked])) * self.idf[ids]
+        query_weights /= np.linalg.norm(query_weights)
+        for word, q in zip(ids, query_weights, strict=True):
+            span = slice(self.word_start[word], self.word_start[word + 1])
+            np.add.at(scores, self.word_docs[span], q * self.word_weights[span])
+        return scores
+
+
+class DocumentRouter:
+    """Ranks the documents a reader may see by TF-IDF cosine with a question."""
+
+    def __init__(self, documents: DocumentTable) -> None:
+        self.documents = documents
+        self._indexes: OrderedDict[tuple[int, str | None, str | None], _Index] = OrderedDict()
+
+    def search(
+        self, query: str, *, user: str | None, limit: int, where: str | None = None
+    ) -> list[DocumentHit]:
+        """The ``limit`` best documents with a cosine in (0, 1], best first."""
+        if not query.strip():
+            return []
+        index = self._index(user, where)
+        scores = index.scores(query)
+        best = np.argsort(-scores, kind="stable")[:limit]
+        return [
+            DocumentHit(index.sources[i], index.doc_ids[i], float(scores[i]))
+            for i in best
+            if scores[i] > 0
+        ]
+
+    def _index(self, user: str | None, where: str | None) -> _Index:
+        key = (self.documents.version, user, where)
+        index = self._indexes.get(key)
+        if index is None:
+            index = _Index.build(self.documents.terms(user=user, where=where))
+            self._indexes[key] = index
+            while len(self._indexes) > _CACHED_INDEXES:
+                self._indexes.popitem(last=False)
+        self._indexes.move_to_end(key)
+        return index
