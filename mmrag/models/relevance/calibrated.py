@@ -24,26 +24,26 @@ from mmrag.schema import ScoredNode
 #: Fitted by `mmrag tune` on MMLongBench-Doc dev (271 answerable questions, searched
 #: within their document and across the corpus). See benchmarks/retrieval.py.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "text_cos": 3.5984,
-    "text_cos_rel": 1.1497,
-    "bm25_rel": 1.82,
-    "inv_rank_vector": 0.6584,
-    "inv_rank_bm25": -0.2436,
-    "both_text_lists": -2.2922,
+    "text_cos": 3.6556,
+    "text_cos_rel": 1.1541,
+    "bm25_rel": 1.9221,
+    "inv_rank_vector": 0.692,
+    "inv_rank_bm25": -0.2123,
+    "both_text_lists": -2.2125,
     "image_cos": 0.0,
-    "page_context": 0.742,
-    "doc_prior": 2.7426,
-    "page_mention": 4.1567,
-    "is_image": 0.6462,
-    "rrf": 2.7281,
-    "term_coverage": 2.632,
-    "term_coverage_idf": 5.3143,
-    "reference_match": 2.4814,
-    "printed_page_mention": 3.7036,
+    "page_context": 0.571,
+    "doc_prior": 4.6559,
+    "page_mention": 4.0728,
+    "is_image": 0.5861,
+    "rrf": 2.5513,
+    "term_coverage": 2.3773,
+    "term_coverage_idf": 5.1287,
+    "reference_match": 2.6725,
+    "printed_page_mention": 3.5201,
 }
-DEFAULT_BIAS = -1.5501
-DEFAULT_SLOPE = 0.157
-DEFAULT_STANDOUT = 0.3902
+DEFAULT_BIAS = -2.2046
+DEFAULT_SLOPE = 0.1898
+DEFAULT_STANDOUT = 0.3616
 
 
 class CalibratedConfig(BackendConfig):
