@@ -17,7 +17,8 @@ plus, for d_relevancy, the context size and hit rate of adaptive k versus a fixe
 (and k=5), the best any threshold could do on the held-out questions (chosen on those very
 questions: a bound, not a result), the same comparison over --splits random halvings of
 the questions (mean and spread: how much the figure owes to one split), a breakdown by
-evidence source, and retrieval latency.
+evidence source, and retrieval latency; and how often the right document comes first when
+ranking whole documents (the document prior: TF-IDF, and LanceDB's BM25 for comparison).
 
     .venv/bin/python benchmarks/retrieval.py --store DIR [--no-llamaindex] [--limit N]
 
@@ -365,6 +366,9 @@ def main() -> int:
             rag, examples, args.splits
         )
     figures["shipped"]["adaptive_vs_fixed_k10"] = adaptive_vs_fixed(rag.retriever, examples)
+    from document_routing import routing_figures
+
+    figures["document_routing"] = routing_figures(rag.store, examples, workdir)
     if not args.no_llamaindex:
         from llamaindex_baseline import LlamaIndexBaseline
 
