@@ -12,7 +12,7 @@ import pytest
 from mmrag import RAG
 from mmrag.retrieve.routing import DocumentRouter
 from mmrag.store import Store
-from mmrag.store.documents import DocumentRow, count_terms
+from mmrag.store.documents import DOCUMENTS_SCHEMA, DocumentRow, count_terms
 
 # Every report repeats the generic words of a question; one names the company.
 REPORTS = {
@@ -92,16 +92,8 @@ def test_empty_questions_and_stores_find_nothing(tmp_path: Path) -> None:
 
 
 def test_a_store_written_before_word_counts_is_read_from_its_text(tmp_path: Path) -> None:
-    old_schema = pa.schema(
-        [
-            pa.field("user", pa.string(), nullable=False),
-            pa.field("source", pa.string(), nullable=False),
-            pa.field("doc_id", pa.string(), nullable=False),
-            pa.field("title", pa.string()),
-            pa.field("pages", pa.int32()),
-            pa.field("text", pa.large_string()),
-        ]
-    )
+    new_columns = ("terms", "term_counts")
+    old_schema = pa.schema([f for f in DOCUMENTS_SCHEMA if f.name not in new_columns])
     db = lancedb.connect(tmp_path / "store")
     row = {"user": "", "source": "old.txt", "doc_id": "o", "title": "", "pages": 1}
     db.create_table("documents", pa.Table.from_pylist([{**row, "text": "herons"}], old_schema))

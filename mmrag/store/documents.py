@@ -117,11 +117,11 @@ class DocumentTable:
         if self._table.count_rows() == 0:
             return found
         stored = "term_counts" in self._table.schema.names
-        columns = ["source", "doc_id", "terms", "term_counts"] if stored else ["source", "doc_id"]
+        counted = ["terms", "term_counts"] if stored else ["text"]
         table = (
             self._table.search()
             .where(all_of(read_scope(user), where))
-            .select([*columns, "text"] if not stored else columns)
+            .select(["source", "doc_id", *counted])
             .limit(None)
             .to_arrow()
         )
