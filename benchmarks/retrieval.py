@@ -21,6 +21,7 @@ evidence source, and retrieval latency; and how often the right document comes f
 ranking whole documents (the document prior: TF-IDF, and LanceDB's BM25 for comparison).
 
     .venv/bin/python benchmarks/retrieval.py --store DIR [--no-llamaindex] [--limit N]
+        [--splits N] [--min-hit-ratio R]
 
 Without --store (or with an empty one) it first ingests the 39 PDFs (~4-5 minutes).
 """
@@ -161,7 +162,7 @@ def adaptive_vs_fixed(retriever: Retriever, examples: Sequence[Example]) -> dict
 
 
 def cross_validated(
-    rag: RAG, examples: list[Example]
+    rag: RAG, examples: list[Example], min_hit_ratio: float
 ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """d_relevancy: fit on one half, measure on the other, both ways; merge the halves."""
     folds = [examples[0::2], examples[1::2]]
@@ -180,6 +181,7 @@ def cross_validated(
             k_max=settings.adaptive.k_max,
             max_per_page=settings.max_per_page,
             rule=settings.adaptive.rule,
+            min_hit_ratio=min_hit_ratio,
         )
         fitted.append({**asdict(calibration), "tau": threshold.tau, "relative": threshold.relative})
         config = variant(
@@ -197,7 +199,9 @@ def cross_validated(
             for e in folds[test]:
                 ranking_rows[scope].append((e, page_metrics(first_hit(ranker(e, scope), e))))
         adaptive_parts.append(adaptive_vs_fixed(retriever, folds[test]))
-        for scope, part in threshold_bound(labelled[test], calibration, settings).items():
+        for scope, part in threshold_bound(
+            labelled[test], calibration, settings, min_hit_ratio
+        ).items():
             bounds[scope].append(part)
     ranking: dict[str, Any] = {scope: mean([r for _, r in ranking_rows[scope]]) for scope in SCOPES}
     by_tag: dict[str, list[dict[str, float]]] = defaultdict(list)
@@ -222,7 +226,9 @@ def cross_validated(
     return ranking, adaptive, fitted
 
 
-def adaptive_over_splits(rag: RAG, examples: list[Example], splits: int) -> dict[str, Any]:
+def adaptive_over_splits(
+    rag: RAG, examples: list[Example], splits: int, min_hit_ratio: float
+) -> dict[str, Any]:
     """Adaptive k vs fixed k=10 on held-out halves, over ``splits`` random halvings.
 
     Works on the candidates ``mmrag tune`` collects (scored for each fit, no retrieval
@@ -251,6 +257,7 @@ def adaptive_over_splits(rag: RAG, examples: list[Example], splits: int) -> dict
                 k_max=k_max,
                 max_per_page=settings.max_per_page,
                 rule=settings.adaptive.rule,
+                min_hit_ratio=min_hit_ratio,
             )
             for tuning_scope, scope in (("document", "within_doc"), ("corpus", "corpus")):
                 mine = [q for q in folds[test] if q.scope == tuning_scope]
@@ -281,9 +288,12 @@ def adaptive_over_splits(rag: RAG, examples: list[Example], splits: int) -> dict
 
 
 def threshold_bound(
-    queries: Sequence[LabelledQuery], calibration: Calibration, settings: RetrievalConfig
+    queries: Sequence[LabelledQuery],
+    calibration: Calibration,
+    settings: RetrievalConfig,
+    min_hit_ratio: float,
 ) -> dict[str, dict[str, float]]:
-    """Per scope, the fewest items any (tau, relative bar) keeps while finding 95% of what
+    """Per scope, the fewest items any tau keeps while finding ``min_hit_ratio`` of what
     fixed k=10 finds, with the threshold chosen on these very questions.
 
     No rule fitted elsewhere can beat it, so it tells whether a target is out of reach of
@@ -300,6 +310,7 @@ def threshold_bound(
             k_max=settings.adaptive.k_max,
             max_per_page=settings.max_per_page,
             rule=settings.adaptive.rule,
+            min_hit_ratio=min_hit_ratio,
         )
         out[scope] = {
             "hit_kept": choice.hit_rate / max(choice.fixed_k_hit_rate, 1e-9),
@@ -319,6 +330,12 @@ def main() -> int:
     parser.add_argument("--no-llamaindex", action="store_true", help="skip the LlamaIndex baseline")
     parser.add_argument(
         "--splits", type=int, default=8, help="random halvings for adaptive k's spread (0: none)"
+    )
+    parser.add_argument(
+        "--min-hit-ratio",
+        type=float,
+        default=0.95,
+        help="what adaptive k's tau is fitted to keep of fixed k=10's hits (as mmrag tune)",
     )
     args = parser.parse_args()
     if not (args.data / "samples.json").is_file():
@@ -341,6 +358,7 @@ def main() -> int:
         "benchmark": "retrieval",
         "pipeline": base.name,
         "questions": len(examples),
+        "min_hit_ratio": args.min_hit_ratio,
     }
     simple = {
         "a_vector": (
@@ -355,7 +373,7 @@ def main() -> int:
         figures[name] = evaluate(
             retriever_ranker(Retriever(rag.store, Components(config)), kinds), examples
         )
-    ranking, adaptive, fitted = cross_validated(rag, examples)
+    ranking, adaptive, fitted = cross_validated(rag, examples, args.min_hit_ratio)
     figures["d_relevancy"] = {
         **ranking,
         "adaptive_vs_fixed_k10": adaptive,
@@ -363,7 +381,7 @@ def main() -> int:
     }
     if args.splits:
         figures["d_relevancy"]["adaptive_over_random_splits"] = adaptive_over_splits(
-            rag, examples, args.splits
+            rag, examples, args.splits, args.min_hit_ratio
         )
     figures["shipped"]["adaptive_vs_fixed_k10"] = adaptive_vs_fixed(rag.retriever, examples)
     from document_routing import routing_figures
