@@ -51,9 +51,9 @@ from mmrag.retrieve import Retriever, SearchFilter
 from mmrag.retrieve.calibration import Calibration
 from mmrag.retrieve.tuning import (
     LabelledQuery,
-    choose_tau,
     collect,
     fit_calibration,
+    fit_threshold,
     is_evidence,
     outcome,
     score,
@@ -174,14 +174,8 @@ def cross_validated(
     for train, test in ((0, 1), (1, 0)):
         calibration = fit_calibration(labelled[train])
         settings = rag.config.retrieval
-        threshold = choose_tau(
-            labelled[train],
-            score(labelled[train], calibration),
-            k_min=settings.adaptive.k_min,
-            k_max=settings.adaptive.k_max,
-            max_per_page=settings.max_per_page,
-            rule=settings.adaptive.rule,
-            min_hit_ratio=min_hit_ratio,
+        threshold = fit_threshold(
+            labelled[train], calibration, settings, min_hit_ratio=min_hit_ratio
         )
         fitted.append({**asdict(calibration), "tau": threshold.tau, "relative": threshold.relative})
         config = variant(
@@ -250,15 +244,7 @@ def adaptive_over_splits(
         totals: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(4))
         for train, test in ((0, 1), (1, 0)):
             calibration = fit_calibration(folds[train])
-            choice = choose_tau(
-                folds[train],
-                score(folds[train], calibration),
-                k_min=k_min,
-                k_max=k_max,
-                max_per_page=settings.max_per_page,
-                rule=settings.adaptive.rule,
-                min_hit_ratio=min_hit_ratio,
-            )
+            choice = fit_threshold(folds[train], calibration, settings, min_hit_ratio=min_hit_ratio)
             for tuning_scope, scope in (("document", "within_doc"), ("corpus", "corpus")):
                 mine = [q for q in folds[test] if q.scope == tuning_scope]
                 got = outcome(
@@ -303,15 +289,7 @@ def threshold_bound(
         mine = [q for q in queries if q.scope == tuning_scope]
         if not mine:
             continue
-        choice = choose_tau(
-            mine,
-            score(mine, calibration),
-            k_min=settings.adaptive.k_min,
-            k_max=settings.adaptive.k_max,
-            max_per_page=settings.max_per_page,
-            rule=settings.adaptive.rule,
-            min_hit_ratio=min_hit_ratio,
-        )
+        choice = fit_threshold(mine, calibration, settings, min_hit_ratio=min_hit_ratio)
         out[scope] = {
             "hit_kept": choice.hit_rate / max(choice.fixed_k_hit_rate, 1e-9),
             "items_ratio": choice.mean_items / max(choice.fixed_k_mean_items, 1e-9),

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from mmrag.config import PipelineConfig
+from mmrag.config import PipelineConfig, RetrievalConfig
 from mmrag.evaluate.dataset import Example
 from mmrag.models.relevance.calibrated import relevancy
 from mmrag.models.relevance.features import FEATURES, feature_matrix
@@ -228,6 +228,26 @@ class TuneResult:
     queries: int
 
 
+def fit_threshold(
+    queries: Sequence[LabelledQuery],
+    calibration: Calibration,
+    settings: RetrievalConfig,
+    *,
+    min_hit_ratio: float = 0.95,
+) -> ThresholdChoice:
+    """:func:`choose_tau` for ``queries`` scored by ``calibration``, under the k_min,
+    k_max, rule and per-page limit of a pipeline's retrieval ``settings``."""
+    return choose_tau(
+        queries,
+        score(queries, calibration),
+        k_min=settings.adaptive.k_min,
+        k_max=settings.adaptive.k_max,
+        max_per_page=settings.max_per_page,
+        min_hit_ratio=min_hit_ratio,
+        rule=settings.adaptive.rule,
+    )
+
+
 def tune(
     retriever: Retriever,
     examples: Sequence[Example],
@@ -241,15 +261,7 @@ def tune(
     settings = config.retrieval
     queries = collect(retriever, examples, scopes=scopes, progress=progress)
     calibration = fit_calibration(queries)
-    threshold = choose_tau(
-        queries,
-        score(queries, calibration),
-        k_min=settings.adaptive.k_min,
-        k_max=settings.adaptive.k_max,
-        max_per_page=settings.max_per_page,
-        min_hit_ratio=min_hit_ratio,
-        rule=settings.adaptive.rule,
-    )
+    threshold = fit_threshold(queries, calibration, settings, min_hit_ratio=min_hit_ratio)
     data = config.model_dump(mode="json")
     data["retrieval"]["scorer"] = {
         "type": "calibrated",
