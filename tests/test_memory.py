@@ -221,3 +221,80 @@ def test_memory_cli(tmp_path: Path) -> None:
         "undid: add <mug>"
         in runner.invoke(app, ["memory", "undo", "--user", "alice", "-s", store]).output
     )
+
+
+def _rap_folder(root: Path, concepts: dict[str, object]) -> Path:
+    (root / "example_database").mkdir(parents=True, exist_ok=True)
+    photo(root / "example_database" / "bo.png", (200, 120, 40))
+    path = root / "database.json"
+    path.write_text(json.dumps({"concept_dict": concepts}), encoding="utf-8")
+    return path
+
+
+def test_export_stays_inside_its_folder_whatever_the_names(rag: RAG, tmp_path: Path) -> None:
+    mine = rag.memories("alice")
+    pic = photo(tmp_path / "p.png", (10, 200, 40))
+    for name in ["../../../escaped6", "a/b", "..", "x\\y"]:
+        mine.add(name, photos=[pic], info="odd name")
+    out = tmp_path / "deep" / "er" / "out"
+    export_rap(mine, out)
+    store = tmp_path / "store"
+    written = {p for p in tmp_path.rglob("*") if p.is_file() and store not in p.parents} - {pic}
+    assert written and all(out in p.parents for p in written), sorted(map(str, written))
+    again = json.loads((out / "database.json").read_text(encoding="utf-8"))
+    assert len({c["image"] for c in again["concept_dict"].values()}) == 4  # no overwrites
+
+
+@pytest.mark.parametrize("name", ["../../../escaped6", "a/b", "..", "x\\y", "/etc/x", ".hidden"])
+def test_import_refuses_names_that_are_not_plain(rag: RAG, tmp_path: Path, name: str) -> None:
+    database = _rap_folder(
+        tmp_path / "rap",
+        {
+            "<ok>": {"name": "ok", "image": "example_database/bo.png"},
+            f"<{name}>": {"name": name, "image": "example_database/bo.png"},
+        },
+    )
+    with pytest.raises(ConfigError, match=r"database\.json: concept_dict\..*name"):
+        import_rap(rag.memories("alice"), database)
+    assert rag.memories("alice").list() == []  # checked before anything is added
+
+
+@pytest.mark.parametrize(
+    ("concept", "field"),
+    [
+        ("x", "concept_dict.<a>"),
+        ({"info": "i" * 5_000_000}, "concept_dict.<a>.info"),
+        ({"category": "c" * 100_000}, "concept_dict.<a>.category"),
+        ({"info": 5}, "concept_dict.<a>.info"),
+        ({"image": ["example_database/bo.png"] * 1000}, "concept_dict.<a>.image"),
+    ],
+)
+def test_import_validates_the_schema_with_limits(
+    rag: RAG, tmp_path: Path, concept: object, field: str
+) -> None:
+    database = _rap_folder(tmp_path / "rap", {"<a>": concept})
+    with pytest.raises(ConfigError) as raised:
+        import_rap(rag.memories("alice"), database)
+    message = str(raised.value)
+    assert message.startswith(f"{database}: {field}") and "\n" not in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize("image", ["/etc/passwd", "../outside.png", "example_database/../../outside.png"])
+def test_import_refuses_image_paths_outside_the_database(
+    rag: RAG, tmp_path: Path, image: str
+) -> None:
+    photo(tmp_path / "outside.png", (1, 2, 3))
+    database = _rap_folder(tmp_path / "a" / "rap", {"<a>": {"image": image}})
+    with pytest.raises(ConfigError, match="image path"):
+        import_rap(rag.memories("alice"), database)
+    assert rag.memories("alice").list() == []
+
+
+def test_import_cli_gives_one_line(tmp_path: Path) -> None:
+    database = _rap_folder(tmp_path / "rap", {"<a>": "x"})
+    result = CliRunner().invoke(
+        app, ["memory", "import", str(database), "--user", "alice", "-s", str(tmp_path / "s")]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "concept_dict.<a>" in result.output

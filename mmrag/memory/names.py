@@ -7,6 +7,8 @@ import re
 from mmrag.errors import InvalidNameError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: What a concept from an imported file may be called: words, spaces, ``. ' -``.
+_PLAIN = re.compile(r"[^\W_][\w .'-]{0,63}")
 
 
 def normalise(name: str) -> str:
@@ -14,6 +16,22 @@ def normalise(name: str) -> str:
     key = " ".join(name.strip().strip("<>").split()).lower()
     if not key or len(key) > 64 or _CONTROL.search(name):
         raise InvalidNameError(f"invalid memory name {name!r}: use 1-64 printable characters")
+    return key
+
+
+def plain_name(name: str) -> str:
+    """The key of a name that is safe anywhere, file names included; refuses anything else.
+
+    Imported files are not trusted: a concept called ``../../x`` would otherwise become a
+    path when the memories are exported. Names typed by the user go through
+    :func:`normalise` only; export never uses a key as a path either way.
+    """
+    key = normalise(name)
+    if not _PLAIN.fullmatch(key) or ".." in key:
+        raise InvalidNameError(
+            f"invalid memory name {name!r}: use letters, digits, spaces and . ' - "
+            "(starting with a letter or digit)"
+        )
     return key
 
 

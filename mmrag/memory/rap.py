@@ -8,17 +8,51 @@
 
 ``image`` may be one path or a list; paths are relative to the folder *above* the JSON
 file (RAP's ``example_database/`` prefix), or to the JSON's own folder.
+
+An imported file is untrusted input: its shape and sizes are checked (one error naming
+the file and the field), concept names must be plain names, and image paths must stay
+inside the database's folder. Export writes only file names it builds itself.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from mmrag.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from mmrag.errors import ConfigError, InvalidNameError
 from mmrag.memory.memories import Memories
-from mmrag.memory.names import normalise
+from mmrag.memory.names import plain_name
+
+#: Limits on an imported database: generous for real concepts (RAP's longest info is
+#: ~160 characters), small enough that a hostile file cannot flood the prompt or store.
+MAX_FILE_BYTES = 20_000_000
+MAX_CONCEPTS = 10_000
+MAX_INFO_CHARS = 4_000
+MAX_CATEGORY_CHARS = 64
+MAX_PHOTOS = 32
+MAX_PATH_CHARS = 1_000
+
+_Path = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATH_CHARS)]
+
+
+class _Concept(BaseModel):
+    # RAP's files carry other keys in some versions; only these are read.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    name: str | None = Field(None, max_length=200)
+    image: _Path | Annotated[list[_Path], Field(max_length=MAX_PHOTOS)] | None = None
+    info: str | None = Field(None, max_length=MAX_INFO_CHARS)
+    category: str | None = Field(None, max_length=MAX_CATEGORY_CHARS)
+
+
+class _Database(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    concept_dict: Annotated[dict[str, _Concept], Field(max_length=MAX_CONCEPTS)]
 
 
 def import_rap(
@@ -27,35 +61,36 @@ def import_rap(
     """Add every concept of a RAP database to the user's memories; returns their names.
 
     Existing concepts are left alone unless ``replace`` (then they are edited in place).
+    The whole file is checked before anything is added, so a bad file changes nothing.
     """
     path = Path(database_json)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read RAP database {path}: {exc}") from exc
-    concepts = data.get("concept_dict") if isinstance(data, dict) else None
-    if not isinstance(concepts, dict):
-        raise ConfigError(f"{path}: not a RAP database (no 'concept_dict')")
+    database = _read(path)
+    concepts = []
+    for label, concept in database.concept_dict.items():
+        name = concept.name or label
+        try:
+            key = plain_name(name)
+        except InvalidNameError as exc:
+            raise ConfigError(f"{path}: concept_dict.{label}.name: {exc}") from exc
+        photos = [_resolve(path, p) for p in _as_list(concept.image)]
+        concepts.append((key, photos, concept.info or "", concept.category or ""))
     existing = {m.key for m in memories.list()}
     added = []
-    for label, concept in concepts.items():
-        name = str(concept.get("name") or label)
-        photos = [_resolve(path, p) for p in _as_list(concept.get("image"))]
-        info, category = str(concept.get("info") or ""), str(concept.get("category") or "")
-        if normalise(name) in existing:
+    for key, photos, info, category in concepts:
+        if key in existing:
             if not replace:
                 continue
-            current = memories.show(name)
+            current = memories.show(key)
             memories.edit(
-                name,
+                key,
                 info=info,
                 category=category,
                 remove_photos=current.photo_ids,
                 add_photos=photos,
             )
         else:
-            memories.add(name, photos=photos, info=info, category=category)
-        added.append(f"<{normalise(name)}>")
+            memories.add(key, photos=photos, info=info, category=category)
+        added.append(f"<{key}>")
     return added
 
 
@@ -66,15 +101,15 @@ def export_rap(memories: Memories, folder: str | Path) -> Path:
     images.mkdir(parents=True, exist_ok=True)
     concept_dict: dict[str, Any] = {}
     path_to_concept: dict[str, str] = {}
+    used: set[str] = set()
     for memory in memories.list():
         files = []
-        for index, photo_id in enumerate(memory.photo_ids):
+        for photo_id in memory.photo_ids:
             found = memories.photo(photo_id)
             if found is None:
                 continue
             data, fmt = found
-            stem = memory.key.replace(" ", "_") + ("" if index == 0 else f"_{index}")
-            name = f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
+            name = _file_name(memory.key, "jpg" if fmt == "jpeg" else fmt, used)
             (images / name).write_bytes(data)
             rel = f"example_database/{name}"
             files.append(rel)
@@ -97,15 +132,55 @@ def export_rap(memories: Memories, folder: str | Path) -> Path:
     return out
 
 
-def _as_list(value: Any) -> list[str]:
+def _read(path: Path) -> _Database:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(
+                f"{path}: RAP database larger than {MAX_FILE_BYTES // 1_000_000} MB; refused"
+            )
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read RAP database {path}: {exc}") from exc
+    if not isinstance(data, dict) or "concept_dict" not in data:
+        raise ConfigError(f"{path}: not a RAP database (no 'concept_dict')")
+    try:
+        return _Database.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from exc
+
+
+def _file_name(key: str, ext: str, used: set[str]) -> str:
+    """A file name made only of word characters and ``-``, unique within the export.
+
+    Keys come from the store, which may hold names typed by anyone (``../x`` included):
+    they are never used as paths as they are.
+    """
+    stem = re.sub(r"[^\w-]+", "_", key).strip("_") or "concept"
+    name, n = f"{stem}.{ext}", 1
+    while name in used:
+        name, n = f"{stem}_{n}.{ext}", n + 1
+    used.add(name)
+    return name
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
     if value is None:
         return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _resolve(database_json: Path, image: str) -> Path:
+    """The photo ``image`` names, which must lie inside the database's folder (or the
+    folder above it, RAP's layout); absolute paths and ``..`` escapes are refused."""
+    top = database_json.parent.parent.resolve()
+    if Path(image).is_absolute() or "\x00" in image:
+        raise ConfigError(f"{database_json}: image path must be relative: {image}")
     for base in (database_json.parent.parent, database_json.parent):
-        candidate = base / image
+        candidate = (base / image).resolve()
+        if not candidate.is_relative_to(top):
+            raise ConfigError(f"{database_json}: image path leaves the database folder: {image}")
         if candidate.is_file():
             return candidate
     fallback = database_json.parent / Path(image).name
