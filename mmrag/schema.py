@@ -156,6 +156,11 @@ class Answer:
     answerable: bool = True
     #: The model's own words when mmrag replaced them (e.g. an unsupported answer).
     raw_text: str = ""
+    #: True when ``text`` quotes the context verbatim (the extractive answerer) rather
+    #: than being written by a model: each quote is its citation's own words.
+    extractive: bool = False
+    #: Why mmrag rejected the model's draft (in ``raw_text``); empty when it did not.
+    rejection: str = ""
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -168,6 +173,8 @@ class Answer:
             "answer": self.text,
             "answerable": self.answerable,
             "raw_text": self.raw_text,
+            "extractive": self.extractive,
+            "rejection": self.rejection,
             "citations": [c.to_dict() for c in self.citations],
             "memories": [
                 {"name": m.name, "category": m.category, "similarity": m.similarity}

@@ -60,10 +60,18 @@ def hits(results: Sequence[ScoredNode], title: str, *, scores: bool = True) -> N
     out.print(table)
 
 
-def answer_sources(answer: Answer) -> None:
-    """The items the answer cites (and, dimmed, the rest of what the model saw)."""
-    if not answer.context:
-        return
+def answer_sources(answer: Answer, *, table: bool = True) -> None:
+    """The items the answer cites (and, dimmed, the rest of what the model saw), then a
+    footer of timings; ``table=False`` prints the footer only (a refusal's retrieved items
+    are not its sources)."""
+    if table and answer.context:
+        _sources_table(answer)
+    timing = " · ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items())
+    tokens = f"{answer.prompt_tokens} prompt + {answer.completion_tokens} answer tokens"
+    err.print(Text(f"{answer.model or 'no model call'} · {tokens} · {timing}", style="dim"))
+
+
+def _sources_table(answer: Answer) -> None:
     cited = {c.number: c for c in answer.citations}
     table = Table(title="Sources", title_justify="left")
     for column in ("#", "cited", "kind", "source", "page", "text"):
@@ -82,9 +90,6 @@ def answer_sources(answer: Answer) -> None:
             style=style,
         )
     out.print(table)
-    timing = " · ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items())
-    tokens = f"{answer.prompt_tokens} prompt + {answer.completion_tokens} answer tokens"
-    err.print(Text(f"{answer.model or 'no model call'} · {tokens} · {timing}", style="dim"))
 
 
 def store_stats(result: StoreStats) -> None:

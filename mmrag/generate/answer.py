@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Literal
 
 from mmrag.generate.citations import infer_citations, is_supported, parse_citations
 from mmrag.generate.prompt import Prompt
+from mmrag.generate.support import SupportVerdict, check_claims
 from mmrag.generate.templates import PromptTemplates
 from mmrag.models.mllm import MLLM, Generation, GenerationOptions
 from mmrag.schema import Answer
+
+#: How a generated draft is checked against its cited context (``generation.support_check``).
+SupportCheck = Literal["off", "overlap", "claims"]
+_UNFINISHED = re.compile(r"(?s)^(.*[.!?)\]])\s+\S[^.!?]*$")
 
 _REFUSAL_PATTERNS = re.compile(
     r"\b(not answerable|cannot (?:be )?answer(?:ed)?|can't answer|unable to answer|"
@@ -28,13 +34,13 @@ class Answerer:
         options: GenerationOptions,
         *,
         min_similarity: float = 0.0,
-        require_support: bool = False,
+        support_check: SupportCheck = "off",
     ) -> None:
         self.mllm = mllm
         self.templates = templates
         self.options = options
         self.min_similarity = min_similarity
-        self.require_support = require_support
+        self.support_check = support_check
 
     def answer(self, question: str, prompt: Prompt) -> Answer:
         if self._nothing_to_answer_from(prompt):
@@ -75,26 +81,37 @@ class Answerer:
         similarities = [
             s.scores["text_vector"]["score"] for s in prompt.context if "text_vector" in s.scores
         ]
-        return bool(similarities) and max(similarities) < self.min_similarity
+        # 0 disables the check (a hashing embedder's cosines can be negative).
+        return (
+            self.min_similarity > 0
+            and bool(similarities)
+            and max(similarities) < self.min_similarity
+        )
 
     def _finish(
         self, question: str, prompt: Prompt, generation: Generation, seconds: float
     ) -> Answer:
         raw = generation.text.strip()
         text, citations = parse_citations(raw, prompt.context)
-        if not is_refusal(text, self.templates.refusal) and not citations:
+        said_refusal = is_refusal(text, self.templates.refusal)
+        if not said_refusal and not citations:
             citations = infer_citations(text, prompt.context)
         evidence = [prompt.context[c.number - 1].node.text for c in citations]
         evidence += [f"{m.name} {m.category} {m.info}" for m in prompt.memories]
-        refused = is_refusal(text, self.templates.refusal) or (
-            self.require_support and not is_supported(text, question, evidence)
-        )
+        verdict = SupportVerdict(True)
+        if not said_refusal:
+            if generation.finish_reason == "length" and self.support_check == "claims":
+                text = drop_unfinished(text)
+            seen = [c.node.text for c in prompt.context] + evidence[len(citations) :]
+            verdict = self.check(text, question, evidence, seen)
+        refused = said_refusal or not verdict.supported
         if refused:
             citations = []
         return Answer(
             question=question,
             text=self.templates.refusal if refused else text,
             raw_text=raw if refused else "",
+            rejection=verdict.reason,
             citations=citations,
             context=prompt.context,
             memories=prompt.memories,
@@ -104,6 +121,28 @@ class Answerer:
             completion_tokens=generation.completion_tokens,
             timings={"generate": round(seconds, 3)},
         )
+
+    def check(
+        self, text: str, question: str, evidence: Sequence[str], seen: Sequence[str]
+    ) -> SupportVerdict:
+        """The configured support check of a draft against its cited ``evidence``, within
+        everything the model ``seen`` (context items and memories)."""
+        if not text.strip():
+            return SupportVerdict(False, "the model's answer was cut off before its end")
+        if self.support_check == "claims":
+            return check_claims(text, question, evidence, context=seen)
+        if self.support_check == "overlap" and not is_supported(text, question, evidence):
+            return SupportVerdict(False, "its content is not in the cited sources")
+        return SupportVerdict(True)
+
+
+def drop_unfinished(text: str) -> str:
+    """A draft cut off by the token limit, without its unfinished last sentence (empty when
+    it never finished one): what it was about to claim cannot be checked."""
+    if re.search(r"[.!?)\]]\s*$", text):
+        return text
+    match = _UNFINISHED.match(text)
+    return match.group(1).strip() if match else ""
 
 
 def is_refusal(text: str, refusal: str) -> bool:

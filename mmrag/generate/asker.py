@@ -9,9 +9,10 @@ from PIL import Image
 
 from mmrag.components import Components
 from mmrag.generate.answer import Answerer
+from mmrag.generate.extractive import ExtractiveAnswerer
 from mmrag.generate.prompt import Prompt, build_prompt
 from mmrag.memory import Memories
-from mmrag.models.mllm import GenerationOptions, ImagePart
+from mmrag.models.mllm import Capabilities, GenerationOptions, ImagePart
 from mmrag.models.summarize import ImageContext
 from mmrag.retrieve import Retriever, SearchFilter
 from mmrag.schema import Answer, MemoryRef, ScoredNode
@@ -88,7 +89,12 @@ class Asker:
         return build_prompt(
             question,
             context,
-            capabilities=self.components.generator.capabilities,
+            # The extractive answerer reads text only and needs no generator at all.
+            capabilities=(
+                Capabilities()
+                if settings.answerer == "extractive"
+                else self.components.generator.capabilities
+            ),
             templates=settings.templates,
             memories=memories or [],
             query_image=self._query_image(image, memories) if image is not None else None,
@@ -102,8 +108,15 @@ class Asker:
             self._memory_cache[user] = Memories(self.store, self.components, user)
         return self._memory_cache[user]
 
-    def _answerer(self) -> Answerer:
+    def _answerer(self) -> Answerer | ExtractiveAnswerer:
         settings = self.components.config.generation
+        if settings.answerer == "extractive":
+            return ExtractiveAnswerer(
+                self.components.text_embedder,
+                settings.extractive,
+                settings.templates,
+                min_similarity=settings.min_similarity,
+            )
         options = GenerationOptions(
             max_tokens=settings.max_tokens, temperature=settings.temperature, seed=settings.seed
         )
@@ -112,7 +125,7 @@ class Asker:
             settings.templates,
             options,
             min_similarity=settings.min_similarity,
-            require_support=settings.require_support,
+            support_check=settings.support_check,
         )
 
     def _query_image(

@@ -18,8 +18,9 @@ from mmrag.ingest.document import LoadedDocument, TextBlock
 from mmrag.ingest.loaders.base import register_loader
 from mmrag.ingest.loaders.office_common import (
     add_image,
-    check_not_empty,
+    check_container,
     ensure_content,
+    reason,
     require,
     table_text,
 )
@@ -40,11 +41,11 @@ class DocxLoader:
 
     def load(self, path: Path, settings: IngestConfig) -> LoadedDocument:
         docx = require("docx", "python-docx", path, "Word (.docx)")
-        check_not_empty(path)
+        check_container(path, "Word document")
         try:
             document = docx.Document(str(path))
         except Exception as exc:  # a bad zip, a missing part, broken XML: all one reason
-            raise LoaderError(path, f"not a readable Word document ({_reason(exc)})") from exc
+            raise LoaderError(path, f"not a readable Word document ({reason(exc, path)})") from exc
         title = str(document.core_properties.title or "").strip()
         out = LoadedDocument(source=str(path), pages=1, metadata={"title": title} if title else {})
         try:
@@ -52,7 +53,7 @@ class DocxLoader:
         except LoaderError:
             raise
         except Exception as exc:  # python-docx raises plain errors on damaged content
-            raise LoaderError(path, f"damaged Word document ({_reason(exc)})") from exc
+            raise LoaderError(path, f"damaged Word document ({reason(exc, path)})") from exc
         return ensure_content(out, path, "Word document")
 
 
@@ -127,10 +128,6 @@ def _add_images(
             caption=captions[i] if i < len(captions) else "",
             metadata={"section": section} if section else {},
         )
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 register_loader(DocxLoader())

@@ -21,8 +21,9 @@ from mmrag.ingest.document import LoadedDocument, TextBlock
 from mmrag.ingest.loaders.base import register_loader
 from mmrag.ingest.loaders.office_common import (
     add_image,
-    check_not_empty,
+    check_container,
     ensure_content,
+    reason,
     require,
     table_text,
 )
@@ -36,14 +37,14 @@ class EpubLoader:
     def load(self, path: Path, settings: IngestConfig) -> LoadedDocument:
         ebooklib = require("ebooklib", "ebooklib", path, "EPUB")
         epub = require("ebooklib.epub", "ebooklib", path, "EPUB")
-        check_not_empty(path)
+        check_container(path, "EPUB")
         try:
             with warnings.catch_warnings():
                 # ebooklib warns about its own future defaults on every read.
                 warnings.simplefilter("ignore")
                 book = epub.read_epub(str(path), options={"ignore_ncx": True})
         except Exception as exc:  # a bad zip, a missing container or OPF: all one reason
-            raise LoaderError(path, f"not a readable EPUB ({_reason(exc)})") from exc
+            raise LoaderError(path, f"not a readable EPUB ({reason(exc, path)})") from exc
         out = LoadedDocument(source=str(path), metadata=_book_meta(book))
         try:
             for item in _chapters(book, ebooklib.ITEM_DOCUMENT, epub.EpubNav):
@@ -51,7 +52,7 @@ class EpubLoader:
         except LoaderError:
             raise
         except Exception as exc:  # damaged XHTML or manifest
-            raise LoaderError(path, f"damaged EPUB ({_reason(exc)})") from exc
+            raise LoaderError(path, f"damaged EPUB ({reason(exc, path)})") from exc
         return ensure_content(out, path, "EPUB book")
 
 
@@ -138,10 +139,6 @@ def _book_meta(book: Any) -> dict[str, Any]:
         if values and values[0][0]:
             meta["author" if key == "creator" else key] = str(values[0][0])
     return meta
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 register_loader(EpubLoader())

@@ -4,6 +4,7 @@ as rows of text, and embedded images decoded the way every other loader decodes 
 from __future__ import annotations
 
 import importlib
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -30,9 +31,22 @@ def require(module: str, package: str, path: Path, what: str) -> ModuleType:
         raise LoaderError(path, str(hint)) from exc
 
 
-def check_not_empty(path: Path) -> None:
+def check_container(path: Path, what: str) -> None:
+    """Office files and EPUBs are ZIP archives: say so plainly when one is not, rather
+    than pass on a library's message about a missing "package" or "container"."""
     if path.stat().st_size == 0:
         raise LoaderError(path, "file is empty")
+    if not zipfile.is_zipfile(path):
+        raise LoaderError(
+            path, f"not a readable {what} (not a ZIP archive: damaged, or another format renamed)"
+        )
+
+
+def reason(exc: Exception, path: Path) -> str:
+    """A library's error as a short reason, without the path it may repeat."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = text.replace(str(path), "").strip(" :'\"")
+    return text or type(exc).__name__
 
 
 def table_text(rows: Iterable[Sequence[str]]) -> str:

@@ -17,8 +17,9 @@ from mmrag.ingest.document import LoadedDocument, TextBlock
 from mmrag.ingest.loaders.base import register_loader
 from mmrag.ingest.loaders.office_common import (
     add_image,
-    check_not_empty,
+    check_container,
     ensure_content,
+    reason,
     require,
     table_text,
 )
@@ -29,11 +30,13 @@ class PptxLoader:
 
     def load(self, path: Path, settings: IngestConfig) -> LoadedDocument:
         pptx = require("pptx", "python-pptx", path, "PowerPoint (.pptx)")
-        check_not_empty(path)
+        check_container(path, "PowerPoint file")
         try:
             presentation = pptx.Presentation(str(path))
         except Exception as exc:  # a bad zip, a missing part, broken XML: all one reason
-            raise LoaderError(path, f"not a readable PowerPoint file ({_reason(exc)})") from exc
+            raise LoaderError(
+                path, f"not a readable PowerPoint file ({reason(exc, path)})"
+            ) from exc
         title = str(presentation.core_properties.title or "").strip()
         out = LoadedDocument(source=str(path), metadata={"title": title} if title else {})
         try:
@@ -43,7 +46,7 @@ class PptxLoader:
         except LoaderError:
             raise
         except Exception as exc:  # python-pptx raises plain errors on damaged content
-            raise LoaderError(path, f"damaged PowerPoint file ({_reason(exc)})") from exc
+            raise LoaderError(path, f"damaged PowerPoint file ({reason(exc, path)})") from exc
         return ensure_content(out, path, "presentation")
 
 
@@ -134,10 +137,6 @@ def _notes(slide: Any) -> str:
         return ""
     frame = slide.notes_slide.notes_text_frame
     return str(frame.text).strip() if frame is not None else ""
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 register_loader(PptxLoader())
