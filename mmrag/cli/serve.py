@@ -1,0 +1,52 @@
+"""``mmrag serve``: the HTTP API over a warm pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mmrag.cli.app import DEFAULT_STORE, PipelineOpt, StoreOpt, app, err, handle_errors
+
+
+@app.command()
+def serve(
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="API keys file (YAML or JSON) mapping keys to users; else $MMRAG_API_KEYS.",
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless behind TLS.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    uploads: Annotated[
+        Path | None,
+        typer.Option(help="Where ingested uploads are kept (default: uploads/ in the store)."),
+    ] = None,
+    warm: Annotated[bool, typer.Option(help="Load every model before accepting requests.")] = True,
+    store: StoreOpt = DEFAULT_STORE,
+    pipeline: PipelineOpt = None,
+) -> None:
+    """Serve search, ask (streamed), ingest, memories and stats over HTTP; docs at /docs.
+
+    Models load once and stay warm. Each API key maps to a user: it reads the shared
+    corpus and its own user, writes only its own user; an admin key also writes the
+    shared corpus. Without a key only /health answers.
+    """
+    with handle_errors():
+        from mmrag.models.deps import require
+
+        uvicorn = require("uvicorn", extra="serve", purpose="mmrag serve")
+        require("fastapi", extra="serve", purpose="mmrag serve")
+        from mmrag.api import RAG
+        from mmrag.serve import KeyRing, create_app
+
+        ring = KeyRing.load(keys)
+        rag = RAG.open(store, pipeline=pipeline)
+        application = create_app(rag, ring, uploads=uploads, warm=warm)
+    err.print(f"serving {store} for {len(ring)} keys on http://{host}:{port} (docs: /docs)")
+    uvicorn.run(application, host=host, port=port, log_level="info")
