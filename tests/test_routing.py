@@ -119,3 +119,29 @@ def test_corpus_search_uses_the_router(fast_rag: RAG, tmp_path: Path) -> None:
     assert all(counts for counts in stored.counts)  # counted at ingest
     found, _ = fast_rag.retriever.candidates("Acme tax rate")
     assert Path(found.documents[0].source).name == "acme.txt"
+
+
+def test_bm25_scores_follow_okapi(tmp_path: Path) -> None:
+    docs = {"a.txt": "apple apple banana", "b.txt": "banana cherry", "c.txt": "cherry"}
+    store = _store(tmp_path, docs)
+    hits = DocumentRouter(store.documents, "bm25").search("apple", user=None, limit=5)
+    # idf = ln(1 + (N - df + 0.5) / (df + 0.5)); tf saturated by k1 = 1.2, b = 0.75
+    # against the mean length (3 + 2 + 1) / 3 = 2 words.
+    idf = math.log(1 + (3 - 1 + 0.5) / (1 + 0.5))
+    tf, length = 2, 3 / 2
+    expected = idf * tf * 2.2 / (tf + 1.2 * (1 - 0.75 + 0.75 * length))
+    assert [h.source for h in hits] == ["a.txt"]
+    assert hits[0].score == pytest.approx(expected)
+
+
+def test_fused_ranking_averages_both_rankings_relative_to_their_best(tmp_path: Path) -> None:
+    store = _store(tmp_path, REPORTS)
+    question = "What is Acme's effective tax rate?"
+    scores = {}
+    for method in ("tfidf", "bm25", "fused"):
+        hits = DocumentRouter(store.documents, method).search(question, user=None, limit=5)
+        scores[method] = {h.source: h.score for h in hits}
+    best = {m: max(scores[m].values()) for m in ("tfidf", "bm25")}
+    for source, fused in scores["fused"].items():
+        parts = [scores[m].get(source, 0.0) / best[m] for m in ("tfidf", "bm25")]
+        assert fused == pytest.approx(sum(parts) / 2)

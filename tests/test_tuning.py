@@ -13,7 +13,15 @@ from mmrag.cli import app
 from mmrag.errors import ConfigError
 from mmrag.evaluate.dataset import Evidence, Example, load_dataset, load_jsonl, save_jsonl
 from mmrag.models.relevance.features import FEATURES
-from mmrag.retrieve.tuning import collect, fit_calibration, tune
+from mmrag.retrieve.tuning import FIT_TARGETS, collect, fit_calibration, tune
+from mmrag.retrieve.validation import (
+    Fitting,
+    choose_fit_target,
+    cross_validate,
+    document_of,
+    grouped_folds,
+    question_of,
+)
 from tests.conftest import SHARED_DATA, fast_pipeline, make_pdf
 
 ANIMALS = ["otter", "badger", "heron", "lynx", "marten", "stoat", "vole", "shrew", "wren", "kite"]
@@ -59,6 +67,74 @@ def test_tune_fits_weights_and_tau(labelled: tuple[RAG, list[Example], Path]) ->
     assert result.threshold.mean_items <= result.threshold.fixed_k_mean_items
 
 
+def test_grouped_folds_never_split_a_document(
+    labelled: tuple[RAG, list[Example], Path],
+) -> None:
+    rag, examples, _ = labelled
+    queries = collect(rag.retriever, examples)
+    for seed in range(4):
+        folds = grouped_folds(queries, 2, seed)
+        assert sorted(i for fold in folds for i in fold) == list(range(len(queries)))
+        documents = [{document_of(queries[i]) for i in fold} for fold in folds]
+        assert not documents[0] & documents[1]
+        assert all(fold for fold in folds)
+    # Split by question instead, a document's questions land on both sides.
+    by_question = grouped_folds(queries, 2, 0, group=question_of)
+    documents = [{document_of(queries[i]) for i in fold} for fold in by_question]
+    assert documents[0] & documents[1]
+
+
+def test_cross_validation_reports_means_and_spread(
+    labelled: tuple[RAG, list[Example], Path],
+) -> None:
+    rag, examples, _ = labelled
+    queries = collect(rag.retriever, examples)
+    settings = rag.config.retrieval
+    results = cross_validate(queries, settings, Fitting(fit_targets=(0.95, 0.99)), repeats=3)
+    assert set(results) == {0.95, 0.99} and set(results[0.95]) == {"document", "corpus"}
+    figures = results[0.95]["document"]
+    assert figures["repeats"] == 3
+    assert 0.0 <= figures["hit@1"] <= figures["hit@5"] <= figures["hit@10"] <= 1.0
+    assert figures["hit@5_sd"] >= 0.0 and 0.0 < figures["items_ratio"] <= 1.0
+    # Fitting tau for a higher in-sample target never keeps fewer items.
+    assert results[0.99]["corpus"]["items_ratio"] >= results[0.95]["corpus"]["items_ratio"]
+    # One document cannot be split into two folds of documents.
+    one = [q for q in queries if document_of(q) == "r0.pdf"]
+    assert cross_validate(one, settings) == {}
+
+
+def test_the_fit_target_is_the_smallest_that_holds_on_unseen_documents() -> None:
+    results = {
+        0.95: {"document": {"hit_kept": 0.93}, "corpus": {"hit_kept": 0.96}},
+        0.97: {"document": {"hit_kept": 0.951}, "corpus": {"hit_kept": 0.97}},
+        0.99: {"document": {"hit_kept": 0.99}, "corpus": {"hit_kept": 0.99}},
+    }
+    assert choose_fit_target(results, 0.95) == 0.97
+    assert choose_fit_target(results, 0.999) == 0.99  # none holds: the largest
+
+
+def test_tune_reports_grouped_cross_validation(
+    labelled: tuple[RAG, list[Example], Path],
+) -> None:
+    rag, examples, _ = labelled
+    result = tune(rag.retriever, examples, cv_repeats=2)
+    assert set(result.validation) == {"document", "corpus"}
+    assert result.fit_target in FIT_TARGETS
+    assert result.threshold.hit_rate >= result.fit_target * result.threshold.fixed_k_hit_rate
+    skipped = tune(rag.retriever, examples, cv_repeats=0, fit_target=0.97)
+    assert skipped.validation == {} and skipped.fit_target == 0.97
+
+
+def test_leaving_a_feature_out_gives_it_no_weight(
+    labelled: tuple[RAG, list[Example], Path],
+) -> None:
+    rag, examples, _ = labelled
+    queries = collect(rag.retriever, examples)
+    kept = tuple(f for f in FEATURES if f != "doc_prior")
+    calibration = fit_calibration(queries, features=kept)
+    assert "doc_prior" not in calibration.weights and set(calibration.weights) == set(kept)
+
+
 def test_fit_needs_both_classes() -> None:
     with pytest.raises(ConfigError):
         fit_calibration([])
@@ -75,6 +151,7 @@ def test_tune_cli_writes_a_pipeline(labelled: tuple[RAG, list[Example], Path]) -
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report["weights"]) and 0 < report["tau"] < 1
+    assert set(report["grouped_cv"]) == {"document", "corpus"}
     tuned = RAG.open(rag.store.uri, pipeline=str(out))
     assert tuned.config.retrieval.adaptive.tau == report["tau"]
 

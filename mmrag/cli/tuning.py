@@ -21,9 +21,6 @@ from mmrag.cli.app import (
     handle_errors,
     out,
 )
-from mmrag.evaluate.dataset import load_dataset
-from mmrag.retrieve.tuning import SCOPES
-from mmrag.retrieve.tuning import tune as fit
 
 
 @app.command()
@@ -52,13 +49,34 @@ def tune(
         ),
     ] = 0.95,
     limit: Annotated[int | None, typer.Option(help="Use only the first N questions.")] = None,
+    cv_repeats: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Random groupings for the cross-validation grouped by document (0: skip).",
+        ),
+    ] = 5,
+    fit_target: Annotated[
+        float | None,
+        typer.Option(
+            help="Fit tau to keep this share of fixed-k's hits on all the questions "
+            "(default: the smallest that keeps --min-hit-ratio on documents left out).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit the calibrated relevancy score and adaptive k's thresholds on your data.
 
-    The store must already hold the documents the questions are about. The tuned
+    The store must already hold the documents the questions are about. The fit is
+    cross-validated grouped by document (questions about one document are never both
+    fitted on and scored): those are the figures to expect on new documents. The tuned
     pipeline is written with --out; use it with --pipeline.
     """
+    # Imported here: fitting needs the store and scikit-learn, which --help does not.
+    from mmrag.evaluate.dataset import load_dataset
+    from mmrag.retrieve.tuning import SCOPES
+    from mmrag.retrieve.tuning import tune as fit
+
     scopes = tuple(scope or SCOPES)
     if unknown := set(scopes) - set(SCOPES):
         raise typer.BadParameter(f"unknown scope {sorted(unknown)}; use document or corpus")
@@ -72,6 +90,8 @@ def tune(
                 examples,
                 scopes=scopes,
                 min_hit_ratio=min_hit_ratio,
+                cv_repeats=cv_repeats,
+                fit_target=fit_target,
                 progress=lambda done: bar.update(task, completed=done),
             )
     if out_path is not None:
@@ -95,6 +115,8 @@ def tune(
                 "mean_items": t.mean_items,
                 "fixed_k_hit_rate": t.fixed_k_hit_rate,
                 "fixed_k_mean_items": t.fixed_k_mean_items,
+                "fit_target": result.fit_target,
+                "grouped_cv": result.validation,
                 "out": str(out_path) if out_path else None,
             }
         )
@@ -115,5 +137,12 @@ def tune(
         f"with {t.mean_items:.1f} items on average (fixed k: {t.fixed_k_hit_rate:.1%} with "
         f"{t.fixed_k_mean_items:.1f} items)"
     )
+    for searched, f in result.validation.items():
+        out.print(
+            f"On documents left out ({searched}, {f['repeats']:.0f} groupings, mean ± sd): "
+            f"page hit@5 {f['hit@5']:.3f} ± {f['hit@5_sd']:.3f}; adaptive k keeps "
+            f"{f['hit_kept']:.1%} ± {f['hit_kept_sd']:.1%} of fixed k's hits "
+            f"with {f['items_ratio']:.0%} of its items (tau fitted for {result.fit_target:.0%})"
+        )
     if out_path is not None:
         out.print(f"Tuned pipeline written to {out_path}")

@@ -48,19 +48,26 @@ def fit_ranking_weights(
     if not data:
         raise ConfigError("tuning needs labelled questions with a relevant candidate among others")
     optimize = require("scipy.optimize", extra="local", purpose="mmrag tune", package="scipy")
-    dims = data[0][0].shape[1]
+    # One padded (questions x candidates x features) array, so each step of the optimiser
+    # is a few array operations instead of a Python loop over the questions: grouped
+    # cross-validation refits the weights dozens of times.
+    n, width, dims = len(data), max(len(y) for _, y in data), data[0][0].shape[1]
+    x_all = np.zeros((n, width, dims))
+    present = np.zeros((n, width), dtype=bool)
+    relevant = np.zeros((n, width), dtype=bool)
+    for g, (x, y) in enumerate(data):
+        x_all[g, : len(y)] = x
+        present[g, : len(y)] = True
+        relevant[g, : len(y)] = y
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        total, grad = 0.0, np.zeros(dims)
-        for x, relevant in data:
-            z = x @ w
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            p_relevant = float(p[relevant].sum()) + 1e-12
-            total -= np.log(p_relevant)
-            # d(-log P_rel)/dw = E_all[x] - E_relevant[x]
-            grad += p @ x - (p * relevant / p_relevant) @ x
-        n = len(data)
+        z = np.where(present, x_all @ w, -np.inf)
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p_relevant = (p * relevant).sum(axis=1) + 1e-12
+        total = -float(np.log(p_relevant).sum())
+        # d(-log P_rel)/dw = E_all[x] - E_relevant[x], per question
+        grad = np.einsum("gn,gnd->d", p - p * relevant / p_relevant[:, None], x_all)
         return total / n + l2 * float(w @ w), grad / n + 2 * l2 * w
 
     result = optimize.minimize(loss, np.zeros(dims), jac=True, method="L-BFGS-B")

@@ -5,7 +5,7 @@
 - ``image_vector``: a query image's features against images;
 - ``text_image``: the query text in the image space, when the image embedder is
   cross-modal (CLIP, SigLIP);
-- documents: whole documents ranked by TF-IDF cosine (which report is this about?).
+- documents: whole documents ranked by TF-IDF and/or BM25 (which report is this about?).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from mmrag.models.relevance.mllm_judge import MLLMJudgeConfig, MLLMJudgeScorer
 from mmrag.retrieve.candidates import CandidateSearch
 from mmrag.retrieve.filters import SearchFilter
 from mmrag.retrieve.fusion import reciprocal_rank_fusion
+from mmrag.retrieve.routing import DocumentRouter
 from mmrag.retrieve.selection import adaptive_k, limit_per_page, with_page_text
 from mmrag.schema import NodeKind, ScoredNode
 from mmrag.store import Store
@@ -137,6 +138,11 @@ class Retriever:
             item.scores["rerank"] = {"score": p_yes}
         judged.sort(key=lambda pair: pair[0], reverse=True)
         return [item for _, item in judged] + tail
+
+    @property
+    def router(self) -> DocumentRouter:
+        """What ranks whole documents for the document prior (its ``method`` can be set)."""
+        return self._candidates.router
 
     @cached_property
     def scorer(self) -> RelevancyScorer | None:

@@ -31,6 +31,8 @@ from mmrag.schema import Node, ScoredNode
 logger = logging.getLogger(__name__)
 
 SCOPES = ("document", "corpus")
+#: L2 strength of the ranking weights' fit (per question's mean log-likelihood).
+DEFAULT_L2 = 1e-4
 
 
 @dataclass(slots=True)
@@ -104,10 +106,19 @@ def collect(
     return out
 
 
-def fit_calibration(queries: Sequence[LabelledQuery], *, l2: float = 1e-4) -> Calibration:
+def fit_calibration(
+    queries: Sequence[LabelledQuery],
+    *,
+    l2: float = DEFAULT_L2,
+    features: Sequence[str] = FEATURES,
+) -> Calibration:
     """Ranking weights fitted per question, calibrated to probabilities over all of them
-    (see :mod:`mmrag.retrieve.calibration`)."""
-    return calibration.fit([(q.features, q.labels) for q in queries], FEATURES, l2=l2)
+    (see :mod:`mmrag.retrieve.calibration`); only ``features`` get a weight (the others
+    weigh 0), so a feature's worth can be measured by leaving it out."""
+    columns = [FEATURES.index(f) for f in features]
+    return calibration.fit(
+        [(q.features[:, columns], q.labels) for q in queries], tuple(features), l2=l2
+    )
 
 
 def score(queries: Sequence[LabelledQuery], calibration: Calibration) -> list[np.ndarray]:
@@ -226,6 +237,17 @@ class TuneResult:
     calibration: Calibration
     threshold: ThresholdChoice
     queries: int
+    #: The share of fixed k's hits tau was fitted to keep on all the questions.
+    fit_target: float = 0.95
+    #: Grouped cross-validation of the fit (per scope: page hit@k, MRR, adaptive k's
+    #: share of fixed k's hits and items, means over groupings and their ``_sd``);
+    #: empty when skipped or when the questions cover too few documents.
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+#: In-sample targets tried for tau: the smallest whose grouped figures keep the asked
+#: share of fixed k's hits on unseen documents is used.
+FIT_TARGETS = (0.95, 0.96, 0.97, 0.98, 0.99)
 
 
 def fit_threshold(
@@ -254,14 +276,35 @@ def tune(
     *,
     scopes: Sequence[str] = SCOPES,
     min_hit_ratio: float = 0.95,
+    cv_repeats: int = 5,
+    fit_target: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> TuneResult:
-    """Fit the calibrated scorer and tau; returns the pipeline config with both applied."""
+    """Fit the calibrated scorer and tau; returns the pipeline config with both applied.
+
+    With ``cv_repeats`` the fit is first cross-validated grouped by document
+    (:mod:`mmrag.retrieve.validation`), and tau is fitted for the smallest in-sample
+    target (:data:`FIT_TARGETS`) that keeps ``min_hit_ratio`` of fixed k's hits on the
+    documents left out; ``fit_target`` fixes that target instead."""
+    from mmrag.retrieve import validation  # it builds on this module
+
     config = retriever.components.config
     settings = config.retrieval
     queries = collect(retriever, examples, scopes=scopes, progress=progress)
+    targets = (fit_target,) if fit_target is not None else FIT_TARGETS
+    report: dict[str, dict[str, float]] = {}
+    target = fit_target if fit_target is not None else min_hit_ratio
+    if cv_repeats > 0:
+        results = validation.cross_validate(
+            queries, settings, validation.Fitting(fit_targets=targets), repeats=cv_repeats
+        )
+        if results:
+            target = validation.choose_fit_target(results, min_hit_ratio)
+            report = results[target]
+        else:
+            logger.warning("grouped cross-validation skipped: the questions cover < 2 documents")
     calibration = fit_calibration(queries)
-    threshold = fit_threshold(queries, calibration, settings, min_hit_ratio=min_hit_ratio)
+    threshold = fit_threshold(queries, calibration, settings, min_hit_ratio=target)
     data = config.model_dump(mode="json")
     data["retrieval"]["scorer"] = {
         "type": "calibrated",
@@ -278,4 +321,6 @@ def tune(
         "tau": threshold.tau,
         "relative": threshold.relative,
     }
-    return TuneResult(PipelineConfig.from_dict(data), calibration, threshold, len(queries))
+    return TuneResult(
+        PipelineConfig.from_dict(data), calibration, threshold, len(queries), target, report
+    )
