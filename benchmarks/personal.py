@@ -12,6 +12,13 @@ for one user, every other photo is recognised. Printed as one JSON line:
 - a threshold sweep, for both enrolment sizes and croppers.
 
     .venv/bin/python benchmarks/personal.py [--cropper whole] [--data ../shared/data/dreambooth]
+        [--held-out NAME ...] [--lookalikes GROUP=A,B,C ...]
+
+On another folder of the same shape (one sub-folder of photos per subject, optionally a
+``classes.txt`` of ``subject,class`` lines) the never-enrolled and look-alike subjects
+are derived from the data unless given: the look-alike groups are the classes with
+several subjects, and one subject of each such class is held out. A group without
+photos to measure is reported as null, never a crash.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import shutil
 import statistics
 import sys
 import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +42,60 @@ HELD_OUT = ("dog5", "grey_sloth_plushie", "backpack_dog", "robot_toy")
 LOOKALIKES = {"dogs": ("dog", "dog2", "dog3"), "plush": ("bear_plushie", "duck_toy", "monster_toy")}
 
 
-def run(data: Path, shots: int, cropper: str) -> dict[str, Any]:
+def subject_classes(data: Path, subjects: Sequence[str]) -> dict[str, str]:
+    """Each subject's class: from ``classes.txt`` when present, else its name without
+    trailing digits (``dog2`` -> ``dog``)."""
+    classes = {s: s.rstrip("0123456789_") or s for s in subjects}
+    listing = data / "classes.txt"
+    if listing.is_file():
+        for line in listing.read_text(encoding="utf-8").splitlines():
+            name, _, kind = line.partition(",")
+            if name.strip() in classes and kind.strip():
+                classes[name.strip()] = kind.strip()
+    return classes
+
+
+def groups(
+    data: Path,
+    subjects: Sequence[str],
+    held_out: Sequence[str] | None = None,
+    lookalikes: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """The never-enrolled subjects and the look-alike groups for ``subjects``.
+
+    The dev set's own choices when all their subjects are present; otherwise derived from
+    the subjects' classes (:func:`subject_classes`): every class with several subjects is
+    a look-alike group, and its last subject is held out (it has enrolled look-alikes)."""
+    present = set(subjects)
+    by_class: dict[str, list[str]] = defaultdict(list)
+    for subject, kind in sorted(subject_classes(data, subjects).items()):
+        by_class[kind].append(subject)
+    crowded = {kind: tuple(members) for kind, members in by_class.items() if len(members) > 1}
+    if held_out is None:
+        held_out = (
+            HELD_OUT
+            if present.issuperset(HELD_OUT)
+            else tuple(members[-1] for members in crowded.values())
+        )
+    unknown = sorted(set(held_out) - present)
+    if unknown:
+        raise SystemExit(f"--held-out: no photos of {unknown} under {data}")
+    if lookalikes is None:
+        dev = all(present.issuperset(m) for m in LOOKALIKES.values())
+        lookalikes = dict(LOOKALIKES) if dev else crowded
+    return tuple(held_out), lookalikes
+
+
+def run(
+    data: Path,
+    shots: int,
+    cropper: str,
+    held_out: Sequence[str] | None = None,
+    lookalikes: dict[str, tuple[str, ...]] | None = None,
+) -> dict[str, Any]:
     subjects = sorted(p.name for p in data.iterdir() if p.is_dir())
     photos = {s: sorted((data / s).glob("*.jpg")) for s in subjects}
+    held_out, lookalikes = groups(data, subjects, held_out, lookalikes)
     workdir = Path(tempfile.mkdtemp(prefix="mmrag-personal-"))
     config = load_pipeline("default").model_dump(mode="json")
     config["memory"]["cropper"] = {"type": cropper}
@@ -43,7 +103,7 @@ def run(data: Path, shots: int, cropper: str) -> dict[str, Any]:
 
     rag = RAG.open(workdir / "store", pipeline=PipelineConfig.from_dict(config))
     memories = rag.memories("tester")
-    enrolled = [s for s in subjects if s not in HELD_OUT]
+    enrolled = [s for s in subjects if s not in held_out]
     for subject in enrolled:
         memories.add(subject, photos=photos[subject][:shots], category=subject)
     known, unknown = [], []
@@ -63,9 +123,10 @@ def run(data: Path, shots: int, cropper: str) -> dict[str, Any]:
         "queries_unknown": len(unknown),
         "threshold": threshold,
         **_metrics(known, unknown, threshold),
+        "held_out_subjects": list(held_out),
         "lookalike_top1": {
-            group: round(statistics.fmean(float(b == s) for s, b, _ in known if s in members), 3)
-            for group, members in LOOKALIKES.items()
+            group: _share([float(b == s) for s, b, _ in known if s in members])
+            for group, members in lookalikes.items()
         },
         "sweep": [
             {"threshold": t, **_metrics(known, unknown, t)}
@@ -76,21 +137,35 @@ def run(data: Path, shots: int, cropper: str) -> dict[str, Any]:
     return result
 
 
+def _share(values: Sequence[float]) -> float | None:
+    """The mean of 0/1 outcomes, or None when there is nothing to measure (a folder
+    without photos for some group must not end the run)."""
+    return round(statistics.fmean(values), 3) if values else None
+
+
 def _metrics(
     known: list[tuple[str, str | None, float]],
     unknown: list[tuple[str, str | None, float]],
     t: float,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     return {
-        "top1": round(statistics.fmean(float(b == s) for s, b, _ in known), 3),
-        "claimed_correct": round(
-            statistics.fmean(float(b == s and sim >= t) for s, b, sim in known), 3
-        ),
-        "claimed_wrong": round(
-            statistics.fmean(float(b != s and sim >= t) for s, b, sim in known), 3
-        ),
-        "false_claim": round(statistics.fmean(float(sim >= t) for _, _, sim in unknown), 3),
+        "top1": _share([float(b == s) for s, b, _ in known]),
+        "claimed_correct": _share([float(b == s and sim >= t) for s, b, sim in known]),
+        "claimed_wrong": _share([float(b != s and sim >= t) for s, b, sim in known]),
+        "false_claim": _share([float(sim >= t) for _, _, sim in unknown]),
     }
+
+
+def _lookalike_option(values: Sequence[str] | None) -> dict[str, tuple[str, ...]] | None:
+    if not values:
+        return None
+    out = {}
+    for value in values:
+        name, _, members = value.partition("=")
+        if not members:
+            raise SystemExit(f"--lookalikes {value!r}: expected GROUP=A,B,C")
+        out[name] = tuple(m.strip() for m in members.split(",") if m.strip())
+    return out
 
 
 def main() -> int:
@@ -99,12 +174,18 @@ def main() -> int:
     )
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cropper", action="append", help="whole and/or multi-crop (default both)")
+    parser.add_argument(
+        "--held-out", nargs="+", default=None, help="subjects never enrolled (default: derived)"
+    )
+    parser.add_argument(
+        "--lookalikes", nargs="+", default=None, help="GROUP=A,B,C ... (default: derived)"
+    )
     args = parser.parse_args()
     if not args.data.is_dir():
         print(f"skipped: {args.data} not found (needs ../shared/data)", file=sys.stderr)
         return 0
     results = [
-        run(args.data, shots, cropper)
+        run(args.data, shots, cropper, args.held_out, _lookalike_option(args.lookalikes))
         for cropper in (args.cropper or ["whole", "multi-crop"])
         for shots in (1, 2)
     ]

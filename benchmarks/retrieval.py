@@ -1,62 +1,67 @@
 """Page retrieval on MMLongBench-Doc: does the gold evidence page come back, and how much
 context does it take?
 
-For the answerable dev questions (gold evidence pages), searching within the question's
-own PDF and across all 39, it prints one JSON line with hit@1/5/10 and MRR of:
+For the answerable questions (gold evidence pages), searching within the question's own
+PDF and across the whole corpus, it prints one JSON line with hit@1/5/10 and MRR of:
 
   a_vector            plain vector search over page-text chunks
   b_hybrid            + BM25 full text, fused (reciprocal rank fusion)
   c_hybrid_images     + image summaries (OCR + tags) as candidates
-  d_relevancy         + calibrated relevancy score, fitted on one half of the questions
-                        and measured on the other (2-fold cross-validation)
-  shipped             the pipeline's own scorer (fitted on all of them: in-sample)
+  grouped_cv          + calibrated relevancy score and adaptive k, cross-validated
+                        grouped by document: fitted on half of the PDFs' questions,
+                        scored on the other half's, over --repeats random groupings
+                        (mean and sd): the headline, what to expect on new documents
+  question_split_cv   the same with questions split at random regardless of their
+                        document (what earlier versions reported; optimistic)
+  shipped             the pipeline's own scorer (fitted on these questions: in-sample),
+                        with adaptive k vs fixed k=10 and retrieval latency
+  document_routing    how often the right document comes first (the document prior)
   llamaindex          LlamaIndex as its users set it up (VectorStoreIndex on LanceDB,
-                        same MiniLM, default splitter), built in the same run
+                        same MiniLM, default splitter), built in the same run; files it
+                        could not read are counted, their questions are misses
 
-plus, for d_relevancy, the context size and hit rate of adaptive k versus a fixed k=10
-(and k=5), the best any threshold could do on the held-out questions (chosen on those very
-questions: a bound, not a result), the same comparison over --splits random halvings of
-the questions (mean and spread: how much the figure owes to one split), a breakdown by
-evidence source, and retrieval latency; and how often the right document comes first when
-ranking whole documents (the document prior: TF-IDF, and LanceDB's BM25 for comparison).
+Adaptive k in grouped_cv is reported for each in-sample fit target tau is fitted for
+(--fit-targets), with the one ``mmrag tune`` would pick.
 
-    .venv/bin/python benchmarks/retrieval.py --store DIR [--no-llamaindex] [--limit N]
-        [--splits N] [--min-hit-ratio R]
+Every section is guarded: one that fails is recorded as {"error": ...} and the others'
+figures are kept; messages go to stderr, the JSON line to stdout (and to --out after
+each section, so a run cut short keeps what it measured).
 
-Without --store (or with an empty one) it first ingests the 39 PDFs (~4-5 minutes).
+    .venv/bin/python benchmarks/retrieval.py --store DIR [--data DIR] [--no-llamaindex]
+        [--limit N] [--repeats N] [--out FILE]
+
+--data is any folder of the same shape: samples.json (MMLongBench's format) and
+documents/. Without --store (or with an empty one) it first ingests the PDFs (~4-5
+minutes for the dev set's 39).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 import tempfile
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from mmrag import RAG, NodeKind, PipelineConfig
 from mmrag.components import Components
 from mmrag.config import RetrievalConfig
 from mmrag.evaluate.dataset import Example, from_mmlongbench
 from mmrag.retrieve import Retriever, SearchFilter
-from mmrag.retrieve.calibration import Calibration
-from mmrag.retrieve.tuning import (
-    LabelledQuery,
-    collect,
-    fit_calibration,
-    fit_threshold,
-    is_evidence,
-    outcome,
-    score,
+from mmrag.retrieve.tuning import FIT_TARGETS, LabelledQuery, collect, is_evidence
+from mmrag.retrieve.validation import (
+    Fitting,
+    choose_fit_target,
+    cross_validate,
+    document_of,
+    question_of,
 )
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mmlongbench_doc"
@@ -161,140 +166,66 @@ def adaptive_vs_fixed(retriever: Retriever, examples: Sequence[Example]) -> dict
     return out
 
 
-def cross_validated(
-    rag: RAG, examples: list[Example], min_hit_ratio: float
-) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """d_relevancy: fit on one half, measure on the other, both ways; merge the halves."""
-    folds = [examples[0::2], examples[1::2]]
-    labelled = [collect(rag.retriever, fold) for fold in folds]
-    ranking_rows: dict[str, list[Any]] = defaultdict(list)
-    adaptive_parts = []
-    bounds: dict[str, list[dict[str, float]]] = defaultdict(list)
-    fitted = []
-    for train, test in ((0, 1), (1, 0)):
-        calibration = fit_calibration(labelled[train])
-        settings = rag.config.retrieval
-        threshold = fit_threshold(
-            labelled[train], calibration, settings, min_hit_ratio=min_hit_ratio
-        )
-        fitted.append({**asdict(calibration), "tau": threshold.tau, "relative": threshold.relative})
-        config = variant(
-            rag.config,
-            scorer={"type": "calibrated", **asdict(calibration)},
-            adaptive={
-                **settings.adaptive.model_dump(),
-                "tau": threshold.tau,
-                "relative": threshold.relative,
-            },
-        )
-        retriever = Retriever(rag.store, Components(config))
-        ranker = retriever_ranker(retriever, TEXT_AND_SUMMARIES)
-        for scope in SCOPES:
-            for e in folds[test]:
-                ranking_rows[scope].append((e, page_metrics(first_hit(ranker(e, scope), e))))
-        adaptive_parts.append(adaptive_vs_fixed(retriever, folds[test]))
-        for scope, part in threshold_bound(
-            labelled[test], calibration, settings, min_hit_ratio
-        ).items():
-            bounds[scope].append(part)
-    ranking: dict[str, Any] = {scope: mean([r for _, r in ranking_rows[scope]]) for scope in SCOPES}
-    by_tag: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for e, row in ranking_rows["within_doc"]:
-        for tag in e.tags or ["Unknown"]:
-            by_tag[tag].append(row)
-    ranking["within_doc_by_evidence_source"] = {
-        t: {"n": len(r), **mean(r)} for t, r in sorted(by_tag.items())
-    }
-    adaptive: dict[str, Any] = {
-        scope: {
-            k: round(statistics.fmean(p[scope][k] for p in adaptive_parts), 3)
-            for k in adaptive_parts[0][scope]
-        }
-        for scope in SCOPES
-    }
-    adaptive["latency_ms"] = adaptive_parts[0]["latency_ms"]
-    adaptive["best_threshold_on_test"] = {
-        scope: {k: round(statistics.fmean(p[k] for p in parts), 3) for k in parts[0]}
-        for scope, parts in bounds.items()
-    }
-    return ranking, adaptive, fitted
-
-
-def adaptive_over_splits(
-    rag: RAG, examples: list[Example], splits: int, min_hit_ratio: float
-) -> dict[str, Any]:
-    """Adaptive k vs fixed k=10 on held-out halves, over ``splits`` random halvings.
-
-    Works on the candidates ``mmrag tune`` collects (scored for each fit, no retrieval
-    per split), so many splits cost seconds; the figures match ``adaptive_vs_fixed`` up
-    to candidate kinds (this includes image nodes)."""
-    settings = rag.config.retrieval
-    k_min, k_max = settings.adaptive.k_min, settings.adaptive.k_max
-    labelled = collect(rag.retriever, examples)
-    ids = sorted({q.example.id for q in labelled})
-    rows: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for seed in range(splits):
-        shuffled = ids[:]
-        random.Random(seed).shuffle(shuffled)
-        half = set(shuffled[: len(ids) // 2])
-        folds = [
-            [q for q in labelled if q.example.id in half],
-            [q for q in labelled if q.example.id not in half],
-        ]
-        totals: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(4))
-        for train, test in ((0, 1), (1, 0)):
-            calibration = fit_calibration(folds[train])
-            choice = fit_threshold(folds[train], calibration, settings, min_hit_ratio=min_hit_ratio)
-            for tuning_scope, scope in (("document", "within_doc"), ("corpus", "corpus")):
-                mine = [q for q in folds[test] if q.scope == tuning_scope]
-                got = outcome(
-                    mine,
-                    score(mine, calibration),
-                    choice,
-                    k_min=k_min,
-                    k_max=k_max,
-                    max_per_page=settings.max_per_page,
-                )
-                n = len(mine)
-                totals[scope] += n * np.array(
-                    [got.hit_rate, got.fixed_k_hit_rate, got.mean_items, got.fixed_k_mean_items]
-                )
-        for scope, (hit, fixed_hit, items, fixed_items) in totals.items():
-            rows[scope].append((hit / fixed_hit, items / fixed_items))
-    return {
-        scope: {
-            "splits": splits,
-            "hit_kept_mean": round(float(np.mean([h for h, _ in r])), 3),
-            "hit_kept_sd": round(float(np.std([h for h, _ in r])), 3),
-            "items_ratio_mean": round(float(np.mean([i for _, i in r])), 3),
-            "items_ratio_sd": round(float(np.std([i for _, i in r])), 3),
-        }
-        for scope, r in rows.items()
-    }
-
-
-def threshold_bound(
+def fitted_figures(
     queries: Sequence[LabelledQuery],
-    calibration: Calibration,
     settings: RetrievalConfig,
-    min_hit_ratio: float,
-) -> dict[str, dict[str, float]]:
-    """Per scope, the fewest items any tau keeps while finding ``min_hit_ratio`` of what
-    fixed k=10 finds, with the threshold chosen on these very questions.
+    group: Callable[[LabelledQuery], str],
+    repeats: int,
+    fit_targets: Sequence[float],
+) -> dict[str, Any]:
+    """The calibrated score and adaptive k fitted on some questions' candidates and scored
+    on the others', in 2 folds of ``group`` (documents, or single questions)."""
+    results = cross_validate(
+        queries, settings, Fitting(fit_targets=tuple(fit_targets)), repeats=repeats, group=group
+    )
+    if not results:
+        raise ValueError("fewer than 2 groups to cross-validate")
+    target = choose_fit_target(results, 0.95)
+    return {
+        "folds": 2,
+        "repeats": repeats,
+        "fit_target": target,
+        **{SCOPE_NAMES[scope]: f for scope, f in results[target].items()},
+        "adaptive_by_fit_target": {
+            str(t): {
+                SCOPE_NAMES[scope]: {k: f[k] for k in ADAPTIVE_FIGURES}
+                for scope, f in by_scope.items()
+            }
+            for t, by_scope in results.items()
+        },
+    }
 
-    No rule fitted elsewhere can beat it, so it tells whether a target is out of reach of
-    thresholds on these scores (then only better ranking helps) or only of the tuning."""
-    out = {}
-    for tuning_scope, scope in (("document", "within_doc"), ("corpus", "corpus")):
-        mine = [q for q in queries if q.scope == tuning_scope]
-        if not mine:
-            continue
-        choice = fit_threshold(mine, calibration, settings, min_hit_ratio=min_hit_ratio)
-        out[scope] = {
-            "hit_kept": choice.hit_rate / max(choice.fixed_k_hit_rate, 1e-9),
-            "items_ratio": choice.mean_items / max(choice.fixed_k_mean_items, 1e-9),
-        }
-    return out
+
+SCOPE_NAMES = {"document": "within_doc", "corpus": "corpus"}
+ADAPTIVE_FIGURES = ("hit_kept", "hit_kept_sd", "items_ratio", "items_ratio_sd")
+
+
+def section(figures: dict[str, Any], name: str, run: Callable[[], Any], out: Path | None) -> None:
+    """``figures[name] = run()``; a failure becomes ``{"error": ...}`` (traceback to
+    stderr), so the other sections' figures survive it. Writes ``out`` after each one."""
+    started = time.perf_counter()
+    try:
+        figures[name] = run()
+    except Exception as exc:  # a benchmark section must not take the others down
+        traceback.print_exc(file=sys.stderr)
+        figures[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        figures.setdefault("failed_sections", []).append(name)
+    print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if out is not None:
+        out.write_text(json.dumps(figures) + "\n", encoding="utf-8")
+
+
+def llamaindex_figures(data: Path, examples: Sequence[Example], workdir: Path) -> dict[str, Any]:
+    from llamaindex_baseline import LlamaIndexBaseline
+
+    baseline = LlamaIndexBaseline(data / "documents", workdir)
+    figures = evaluate(
+        lambda e, scope: baseline.ranked_pages(
+            e.question, Path(e.evidence[0].source).name if scope == "within_doc" else None
+        ),
+        examples,
+    )
+    return {**figures, **baseline.figures()}
 
 
 def main() -> int:
@@ -307,14 +238,16 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
     parser.add_argument("--no-llamaindex", action="store_true", help="skip the LlamaIndex baseline")
     parser.add_argument(
-        "--splits", type=int, default=8, help="random halvings for adaptive k's spread (0: none)"
+        "--repeats", type=int, default=5, help="random groupings (2 folds each) for the spread"
     )
     parser.add_argument(
-        "--min-hit-ratio",
+        "--fit-targets",
         type=float,
-        default=0.95,
-        help="what adaptive k's tau is fitted to keep of fixed k=10's hits (as mmrag tune)",
+        nargs="+",
+        default=list(FIT_TARGETS),
+        help="shares of fixed k=10's hits tau is fitted to keep on the fitting folds",
     )
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
     if not (args.data / "samples.json").is_file():
         print(f"skipped: {args.data} not found (needs ../shared/data)", file=sys.stderr)
@@ -335,8 +268,9 @@ def main() -> int:
     figures: dict[str, Any] = {
         "benchmark": "retrieval",
         "pipeline": base.name,
+        "data": str(args.data),
         "questions": len(examples),
-        "min_hit_ratio": args.min_hit_ratio,
+        "documents": len({Path(e.evidence[0].source).name for e in examples}),
     }
     simple = {
         "a_vector": (
@@ -348,36 +282,35 @@ def main() -> int:
         "shipped": (base, TEXT_AND_SUMMARIES),
     }
     for name, (config, kinds) in simple.items():
-        figures[name] = evaluate(
-            retriever_ranker(Retriever(rag.store, Components(config)), kinds), examples
-        )
-    ranking, adaptive, fitted = cross_validated(rag, examples, args.min_hit_ratio)
-    figures["d_relevancy"] = {
-        **ranking,
-        "adaptive_vs_fixed_k10": adaptive,
-        "fitted_per_fold": fitted,
-    }
-    if args.splits:
-        figures["d_relevancy"]["adaptive_over_random_splits"] = adaptive_over_splits(
-            rag, examples, args.splits, args.min_hit_ratio
-        )
-    figures["shipped"]["adaptive_vs_fixed_k10"] = adaptive_vs_fixed(rag.retriever, examples)
+        ranker = retriever_ranker(Retriever(rag.store, Components(config)), kinds)
+        section(figures, name, partial(evaluate, ranker, examples), args.out)
+    labelled: list[LabelledQuery] = []  # candidates collected once, for both validations
+
+    def fitted(group: Callable[[LabelledQuery], str]) -> dict[str, Any]:
+        if not labelled:
+            labelled.extend(collect(rag.retriever, examples))
+        return fitted_figures(labelled, base.retrieval, group, args.repeats, args.fit_targets)
+
+    section(figures, "grouped_cv", partial(fitted, document_of), args.out)
+    section(figures, "question_split_cv", partial(fitted, question_of), args.out)
+    section(
+        figures,
+        "shipped_adaptive_vs_fixed_k10",
+        lambda: adaptive_vs_fixed(rag.retriever, examples),
+        args.out,
+    )
     from document_routing import routing_figures
 
-    figures["document_routing"] = routing_figures(rag.store, examples, workdir)
+    section(
+        figures, "document_routing", lambda: routing_figures(rag.store, examples, workdir), args.out
+    )
     if not args.no_llamaindex:
-        from llamaindex_baseline import LlamaIndexBaseline
-
-        baseline = LlamaIndexBaseline(args.data / "documents", workdir)
-        figures["llamaindex"] = {
-            **evaluate(
-                lambda e, scope: baseline.ranked_pages(
-                    e.question, e.evidence[0].source if scope == "within_doc" else None
-                ),
-                examples,
-            ),
-            "ingest_seconds": round(baseline.ingest_seconds, 1),
-        }
+        section(
+            figures,
+            "llamaindex",
+            lambda: llamaindex_figures(args.data, examples, workdir),
+            args.out,
+        )
     print(json.dumps(figures))
     return 0
 
