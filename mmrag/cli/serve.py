@@ -28,6 +28,9 @@ def serve(
         typer.Option(help="Where ingested uploads are kept (default: uploads/ in the store)."),
     ] = None,
     warm: Annotated[bool, typer.Option(help="Load every model before accepting requests.")] = True,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn's log level: debug, info, warning, error.")
+    ] = "info",
     store: StoreOpt = DEFAULT_STORE,
     pipeline: PipelineOpt = None,
 ) -> None:
@@ -48,5 +51,5 @@ def serve(
         ring = KeyRing.load(keys)
         rag = RAG.open(store, pipeline=pipeline)
         application = create_app(rag, ring, uploads=uploads, warm=warm)
-    err.print(f"serving {store} for {len(ring)} keys on http://{host}:{port} (docs: /docs)")
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    err.print(f"serving {store} on http://{host}:{port} (API docs: /docs); keys: {len(ring)}")
+    uvicorn.run(application, host=host, port=port, log_level=log_level)
