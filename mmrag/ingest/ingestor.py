@@ -5,6 +5,11 @@ since the last run; otherwise load it, and once a group of files has been loaded
 enrich them together and commit their nodes in one atomic write, then record them in
 the file ledger. A run that stops anywhere leaves every file either fully old or fully
 new, and the next run picks up what was not recorded.
+
+Runs may overlap (two ingests of one folder, several machines writing one store in
+object storage): the store retries commits that lose a race, and each run starts by
+healing what an earlier crashed or racing run left behind: a file whose stored nodes do
+not match its ledger row (missing, duplicated or stale) is ingested again.
 """
 
 from __future__ import annotations
@@ -55,7 +60,9 @@ class Ingestor:
         report.unsupported = found.unsupported
         report.failed.extend(FileFailure(p, "no such file or directory") for p in found.missing)
         ledger = self.store.files.records(ns)
-        reader = FileReader(ns, self.components.config.ingest, self.fingerprint, ledger, self.timer)
+        settings = self.components.config.ingest
+        current = self._heal(ns, ledger, report, progress)
+        reader = FileReader(ns, settings, self.fingerprint, current, self.timer)
         group: list[Loaded] = []
         touched: list[FileRecord] = []
         progress.start(len(found.files))
@@ -82,7 +89,7 @@ class Ingestor:
             self.store.files.upsert(touched)
             if prune:
                 report.pruned = self._prune(ns, paths, ledger)
-            if report.nodes_written or report.pruned:
+            if report.nodes_written or report.pruned or self.store.missing_indexes():
                 progress.stage("refreshing indexes")
                 with self.timer.stage("indexes"):
                     self.store.refresh_indexes()
@@ -94,6 +101,26 @@ class Ingestor:
             report.stage_seconds = self.timer.rounded()
             progress.finish()
         return report
+
+    def _heal(
+        self,
+        user: str,
+        ledger: dict[str, FileRecord],
+        report: IngestReport,
+        progress: IngestProgress,
+    ) -> dict[str, FileRecord]:
+        """The ledger without the files whose nodes must be written again."""
+        with self.timer.stage("check"):
+            redo = self.store.sources_to_redo(user, {s: r.nodes for s, r in ledger.items()})
+        if redo:
+            message = (
+                f"{len(redo)} file(s) had missing, duplicated or stale nodes in the store "
+                "(an interrupted or concurrent run); ingesting them again"
+            )
+            logger.warning(message)
+            report.warnings.append(message)
+            progress.warn(message)
+        return {s: r for s, r in ledger.items() if s not in redo}
 
     def _accept(self, loaded: Loaded, report: IngestReport, progress: IngestProgress) -> None:
         doc = loaded.doc
@@ -119,8 +146,13 @@ class Ingestor:
             sources = [x.record.source for x in group]
             self.store.replace_sources(user, sources, batch.nodes, batch.images)
             self.store.documents.replace(user, sources, batch.documents)
+            ids: dict[str, set[str]] = {}
+            for node in batch.nodes:
+                ids.setdefault(node.source, set()).add(node.id)
             for x in group:
-                x.record.nodes = batch.nodes_per_source.get(x.record.source, 0)
+                # Distinct ids: what the store holds once the write is done, and what the
+                # next run compares it with to find broken files.
+                x.record.nodes = len(ids.get(x.record.source, ()))
             self.store.files.upsert([x.record for x in group])
         pages = sum(x.record.pages for x in group)
         images = sum(x.record.images for x in group)

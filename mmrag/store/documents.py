@@ -18,13 +18,16 @@ from typing import Any
 import pyarrow as pa
 
 from mmrag.store.filters import all_of, in_list, read_scope, write_scope
+from mmrag.store.health import remove_duplicates
+from mmrag.store.retry import retry_conflicts
+from mmrag.store.tables import key_field
 
 DOCUMENTS = "documents"
 
 DOCUMENTS_SCHEMA = pa.schema(
     [
-        pa.field("user", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
+        key_field("user", 1),
+        key_field("source", 2),
         pa.field("doc_id", pa.string(), nullable=False),
         pa.field("title", pa.string()),
         pa.field("pages", pa.int32()),
@@ -73,6 +76,11 @@ class DocumentTable:
     def __init__(self, table: Any) -> None:
         self._table = table
 
+    @property
+    def table(self) -> Any:
+        """The LanceDB table, for maintenance (compaction, checks)."""
+        return self._table
+
     def replace(self, user: str, sources: Sequence[str], rows: Sequence[DocumentRow]) -> None:
         """Make ``rows`` the documents of ``sources`` (one atomic commit)."""
         records = []
@@ -91,21 +99,30 @@ class DocumentTable:
                 }
             )
         # A store written before the word counts existed keeps its own columns.
-        data = pa.Table.from_pylist(records, schema=DOCUMENTS_SCHEMA).select(
-            self._table.schema.names
+        data = (
+            pa.Table.from_pylist(records, schema=DOCUMENTS_SCHEMA)
+            .select(self._table.schema.names)
+            .cast(self._table.schema)
         )
         scope = all_of(write_scope(user), in_list("source", sources))
-        (
-            self._table.merge_insert(["user", "source"])
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(scope)
-            .execute(data)
+        retry_conflicts(
+            lambda: (
+                self._table.merge_insert(["user", "source"])
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(scope)
+                .execute(data)
+            ),
+            what="writing document rows",
         )
+        # A store made before the key was declared can still get a second row from a
+        # concurrent writer; this removes it (and heals what such a race left before).
+        remove_duplicates(self._table, ["user", "source"], scope, what="document rows")
 
     def delete(self, user: str, sources: Sequence[str]) -> None:
         if sources:
-            self._table.delete(all_of(write_scope(user), in_list("source", sources)))
+            scope = all_of(write_scope(user), in_list("source", sources))
+            retry_conflicts(lambda: self._table.delete(scope), what="deleting document rows")
 
     @property
     def version(self) -> int:

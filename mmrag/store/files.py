@@ -15,6 +15,8 @@ from typing import Any
 import pyarrow as pa
 
 from mmrag.store.filters import all_of, in_list, write_scope
+from mmrag.store.health import remove_duplicates
+from mmrag.store.retry import retry_conflicts
 from mmrag.store.tables import FILES_SCHEMA
 
 
@@ -37,6 +39,11 @@ class FileLedger:
     def __init__(self, table: Any) -> None:
         self._table = table
 
+    @property
+    def table(self) -> Any:
+        """The LanceDB table, for maintenance (compaction, checks)."""
+        return self._table
+
     def records(self, user: str) -> dict[str, FileRecord]:
         """All files of exactly this namespace, by source."""
         rows = self._table.search().where(write_scope(user)).limit(None).to_arrow().to_pylist()
@@ -46,16 +53,25 @@ class FileLedger:
         if not records:
             return
         data = pa.Table.from_pylist([asdict(r) for r in records], schema=FILES_SCHEMA)
-        (
-            self._table.merge_insert(["user", "source"])
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(data)
+        retry_conflicts(
+            lambda: (
+                self._table.merge_insert(["user", "source"])
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(data.cast(self._table.schema))
+            ),
+            what="writing the file ledger",
         )
+        # Only stores made before the key was declared can get a second row here.
+        for user in {r.user for r in records}:
+            sources = [r.source for r in records if r.user == user]
+            scope = all_of(write_scope(user), in_list("source", sources))
+            remove_duplicates(self._table, ["user", "source"], scope, what="file ledger")
 
     def delete(self, user: str, sources: Sequence[str]) -> None:
         if sources:
-            self._table.delete(all_of(write_scope(user), in_list("source", sources)))
+            scope = all_of(write_scope(user), in_list("source", sources))
+            retry_conflicts(lambda: self._table.delete(scope), what="deleting ledger rows")
 
     def count(self, where: str) -> int:
         return int(self._table.count_rows(where))

@@ -5,6 +5,12 @@ A store is a LanceDB database at a local directory or an object-storage URI
 every write touches one namespace. Writes that replace a file's nodes are single
 merge-insert commits, so a reader never sees a half-replaced file and a crash leaves the
 previous version intact.
+
+Several processes (or machines, on object storage) may write one store at once. Each
+commit that loses a race with another writer is retried (:mod:`mmrag.store.retry`);
+keys are declared so that two writers inserting the same node conflict rather than
+both insert; and whatever a crash or a race still leaves is found and healed by the
+next ingest or by ``mmrag check --repair`` (:mod:`mmrag.store.health`).
 """
 
 from __future__ import annotations
@@ -16,16 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lancedb
 import numpy as np
 import pyarrow as pa
 from lancedb.index import FTS, Bitmap, BTree, IvfHnswSq
 
-from mmrag.errors import StoreError
+from mmrag.errors import MmragError, StoreError
 from mmrag.schema import Node, NodeKind
+from mmrag.store.connect import connect, explain, is_missing_table
 from mmrag.store.documents import DOCUMENTS, DOCUMENTS_SCHEMA, DocumentTable
 from mmrag.store.files import FileLedger
 from mmrag.store.filters import all_of, in_list, read_scope, sql_str, write_scope
+from mmrag.store.health import remove_duplicates, sources_to_redo
+from mmrag.store.retry import retry_conflicts
 from mmrag.store.tables import (
     FILES,
     FILES_SCHEMA,
@@ -66,12 +74,19 @@ class Store:
         self._meta = self._open_or_create(META, META_SCHEMA)
 
     @classmethod
-    def open(cls, uri: str | Path) -> Store:
+    def open(cls, uri: str | Path, *, storage_options: dict[str, str] | None = None) -> Store:
+        """Open or create the store at a directory or object-storage URI.
+
+        Object storage takes its endpoint, region and credentials from the AWS
+        environment variables, ``storage_options``, or the URI's query string (see
+        :mod:`mmrag.store.connect`); a store that cannot be reached is one
+        :class:`StoreError` saying what to set.
+        """
         uri = str(uri)
         try:
             if "://" not in uri:
                 Path(uri).mkdir(parents=True, exist_ok=True)
-            return cls(uri, lancedb.connect(uri))
+            return cls(uri, connect(uri, storage_options))
         except OSError as exc:
             raise StoreError(f"cannot open store at {uri}: {exc}") from exc
 
@@ -89,10 +104,16 @@ class Store:
     def set_meta(self, values: dict[str, Any]) -> None:
         data = pa.Table.from_pylist(
             [{"key": k, "value": json.dumps(v)} for k, v in values.items()], schema=META_SCHEMA
+        ).cast(self._meta.schema)
+        retry_conflicts(
+            lambda: (
+                self._meta.merge_insert("key")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(data)
+            ),
+            what="writing store metadata",
         )
-        self._meta.merge_insert(
-            "key"
-        ).when_matched_update_all().when_not_matched_insert_all().execute(data)
 
     # -- nodes ------------------------------------------------------------------------
 
@@ -103,7 +124,10 @@ class Store:
     def create_nodes_table(self, text_dim: int, image_dim: int | None) -> None:
         if self._nodes_table(required=False) is None:
             schema = nodes_schema(text_dim, image_dim)
-            self._nodes = self._db.create_table(NODES, schema=schema, exist_ok=True)
+            self._nodes = retry_conflicts(
+                lambda: self._db.create_table(NODES, schema=schema, exist_ok=True),
+                what="creating the nodes table",
+            )
 
     def replace_sources(
         self,
@@ -112,24 +136,37 @@ class Store:
         nodes: Sequence[Node],
         images: dict[str, tuple[bytes, str]],
     ) -> None:
-        """Make ``nodes`` the complete set of nodes of ``sources`` in one atomic commit."""
+        """Make ``nodes`` the complete set of nodes of ``sources`` in one atomic commit.
+
+        Rows of these sources that are not in ``nodes`` (stale or duplicated by an
+        earlier crash or race) are gone afterwards.
+        """
         table = self._nodes_table()
         data = nodes_to_table(nodes, table.schema, images)
         scope = all_of(write_scope(user), in_list("source", sources))
-        (
-            table.merge_insert("id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(scope)
-            # Text nodes have no image vector and image nodes no text vector: those nulls
-            # are intended, and LanceDB's default would reject them as "bad vectors".
-            .execute(data, on_bad_vectors="null")
+        retry_conflicts(
+            lambda: (
+                table.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(scope)
+                # Text nodes have no image vector and image nodes no text vector: those
+                # nulls are intended; LanceDB's default would reject them as "bad vectors".
+                .execute(data, on_bad_vectors="null")
+            ),
+            what="writing nodes",
         )
+        remove_duplicates(table, ["id"], scope, what="nodes")
+
+    def sources_to_redo(self, user: str, recorded: dict[str, int]) -> set[str]:
+        """Files of ``user`` whose stored nodes disagree with the ledger's counts."""
+        return sources_to_redo(self._nodes_table(required=False), user, recorded)
 
     def delete_sources(self, user: str, sources: Sequence[str]) -> None:
         table = self._nodes_table(required=False)
         if table is not None and sources:
-            table.delete(all_of(write_scope(user), in_list("source", sources)))
+            scope = all_of(write_scope(user), in_list("source", sources))
+            retry_conflicts(lambda: table.delete(scope), what="deleting nodes")
         self.documents.delete(user, sources)
 
     def vector_search(
@@ -205,27 +242,61 @@ class Store:
     # -- maintenance ------------------------------------------------------------------
 
     def refresh_indexes(self) -> None:
-        """Build missing indexes and fold new rows into existing ones, then compact."""
+        """Build missing indexes and fold new rows into existing ones, then compact.
+
+        Another writer may be doing the same at the same moment: an index build that
+        loses the race is retried on the new version (where the index may already
+        exist), and a compaction that keeps losing is left to the next run: it only
+        makes reads faster, and readers never depend on it.
+        """
         table = self._nodes_table(required=False)
         if table is None or table.count_rows() == 0:
             return
+        retry_conflicts(
+            lambda: self._build_indexes(table),
+            what="building indexes",
+            on_retry=table.checkout_latest,
+        )
+        for name, target in (
+            (NODES, table),
+            (DOCUMENTS, self.documents.table),
+            (FILES, self.files.table),
+        ):
+            try:
+                retry_conflicts(target.optimize, what=f"compacting {name}", attempts=4)
+            except MmragError as exc:
+                logger.warning("%s; left for the next run", exc)
+
+    def missing_indexes(self) -> list[str]:
+        """Columns whose index a finished run would have built but the store lacks (a run
+        killed while building it): the next run builds them even with nothing to write."""
+        table = self._nodes_table(required=False)
+        if table is None or table.count_rows() == 0:
+            return []
+        return [column for column, _ in self._wanted_indexes(table)]
+
+    def _build_indexes(self, table: Any) -> None:
+        for column, config in self._wanted_indexes(table):
+            if column.endswith("_vector"):
+                logger.info("building ANN index on %s", column)
+            table.create_index(column, config=config)
+
+    @staticmethod
+    def _wanted_indexes(table: Any) -> list[tuple[str, Any]]:
+        """The indexes ``table`` should have and does not, in the order to build them."""
         existing = {tuple(ix.columns) for ix in table.list_indices()}
-        if ("text",) not in existing:
-            table.create_index("text", config=FTS(with_position=False))
-        for column, config in (("id", BTree()), ("user", Bitmap()), ("kind", Bitmap())):
-            if (column,) not in existing:
-                table.create_index(column, config=config)
-        if ("source",) not in existing:
-            table.create_index("source", config=BTree())
+        wanted: list[tuple[str, Any]] = [
+            ("text", FTS(with_position=False)),
+            ("id", BTree()),
+            ("user", Bitmap()),
+            ("kind", Bitmap()),
+            ("source", BTree()),
+        ]
         rows = table.count_rows()
         for column in ("text_vector", "image_vector"):
-            wanted = rows >= VECTOR_INDEX_MIN_ROWS and column in table.schema.names
-            if wanted and (column,) not in existing:
-                logger.info("building ANN index on %s (%d rows)", column, rows)
-                table.create_index(column, config=IvfHnswSq(distance_type="cosine"))
-        table.optimize()
-        self.documents.optimize()
-        self._db.open_table(FILES).optimize()
+            if rows >= VECTOR_INDEX_MIN_ROWS and column in table.schema.names:
+                wanted.append((column, IvfHnswSq(distance_type="cosine")))
+        return [(column, config) for column, config in wanted if (column,) not in existing]
 
     def version(self) -> int:
         table = self._nodes_table(required=False)
@@ -246,19 +317,30 @@ class Store:
         if self._nodes is None:
             try:
                 self._nodes = self._db.open_table(NODES)
-            except (ValueError, FileNotFoundError) as exc:
+            except Exception as exc:
+                # Only "no such table" means an empty store; failing to reach the store
+                # must not be mistaken for it (and lead to creating a table there).
+                if not is_missing_table(exc):
+                    raise explain(self.uri, exc) from exc
                 if required:
                     raise StoreError(f"store {self.uri} holds no documents yet") from exc
                 return None
         return self._nodes
 
     def _open_or_create(self, name: str, schema: pa.Schema) -> Any:
+        # An existing table is opened as it is: a store written by an older version may
+        # lack newer optional columns (or key declarations), which its readers allow for.
         try:
-            # An existing table is opened as it is: a store written by an older version
-            # may lack newer optional columns, which its readers allow for.
-            try:
-                return self._db.open_table(name)
-            except (ValueError, FileNotFoundError):
-                return self._db.create_table(name, schema=schema, exist_ok=True)
+            return self._db.open_table(name)
         except Exception as exc:
-            raise StoreError(f"cannot open table '{name}' in store {self.uri}: {exc}") from exc
+            if not is_missing_table(exc):
+                raise explain(self.uri, exc) from exc
+        try:
+            return retry_conflicts(
+                lambda: self._db.create_table(name, schema=schema, exist_ok=True),
+                what=f"creating table '{name}'",
+            )
+        except MmragError:
+            raise
+        except Exception as exc:
+            raise explain(self.uri, exc) from exc

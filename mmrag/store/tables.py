@@ -19,10 +19,23 @@ META = "meta"
 #: Columns read for search results and listings (never vectors or image bytes).
 NODE_COLUMNS = ["id", "user", "kind", "doc_id", "source", "page", "text", "image_id", "metadata"]
 
+_PRIMARY_KEY = b"lance-schema:unenforced-primary-key"
+
+
+def key_field(name: str, position: int = 1) -> pa.Field:
+    """A non-null string column declared as (part of) the table's primary key.
+
+    LanceDB does not enforce it, but it makes two writers that merge-insert the same new
+    key at once conflict (and the loser retry as an update) instead of both inserting a
+    row: what keeps concurrent ingests from duplicating nodes or ledger rows.
+    """
+    metadata = {_PRIMARY_KEY: b"true", _PRIMARY_KEY + b":position": str(position).encode()}
+    return pa.field(name, pa.string(), nullable=False, metadata=metadata)
+
 
 def nodes_schema(text_dim: int, image_dim: int | None) -> pa.Schema:
     fields = [
-        pa.field("id", pa.string(), nullable=False),
+        key_field("id"),
         pa.field("user", pa.string(), nullable=False),
         pa.field("kind", pa.string(), nullable=False),
         pa.field("doc_id", pa.string(), nullable=False),
@@ -44,8 +57,8 @@ def nodes_schema(text_dim: int, image_dim: int | None) -> pa.Schema:
 
 FILES_SCHEMA = pa.schema(
     [
-        pa.field("user", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
+        key_field("user", 1),
+        key_field("source", 2),
         pa.field("doc_id", pa.string(), nullable=False),
         pa.field("sha256", pa.string(), nullable=False),
         pa.field("size", pa.int64()),
@@ -58,9 +71,7 @@ FILES_SCHEMA = pa.schema(
     ]
 )
 
-META_SCHEMA = pa.schema(
-    [pa.field("key", pa.string(), nullable=False), pa.field("value", pa.string())]
-)
+META_SCHEMA = pa.schema([key_field("key"), pa.field("value", pa.string())])
 
 
 def nodes_to_table(

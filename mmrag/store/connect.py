@@ -1,0 +1,117 @@
+"""Opening a store's LanceDB connection, locally or in object storage, with clear errors.
+
+Object storage (``s3://bucket/prefix``, also ``gs://`` and ``az://``) is configured the
+way every AWS tool is: ``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``/``AWS_REGION``,
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` and, for a plain-``http`` endpoint such
+as a local S3-compatible server, ``AWS_ALLOW_HTTP=true``. The non-secret settings can
+also ride on the store URI, so one string names the whole store::
+
+    s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1&allow_http=true
+
+Credentials never go in the URI (it is printed in reports); they come from the
+environment only.
+
+LanceDB reports a misconfigured or unreachable store as a long retry trace; this module
+turns it into one line that says what to set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import lancedb
+
+from mmrag.errors import ConfigError, StoreError
+
+#: URI query settings -> the storage option LanceDB (object_store) takes for them.
+URI_SETTINGS = {
+    "endpoint": "aws_endpoint",
+    "region": "aws_region",
+    "allow_http": "allow_http",
+    "virtual_hosted_style_request": "aws_virtual_hosted_style_request",
+}
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def split_uri(uri: str) -> tuple[str, dict[str, str]]:
+    """The URI LanceDB opens and the storage options given in its query string."""
+    if not is_remote(uri) or "?" not in uri:
+        return uri, {}
+    base, _, query = uri.partition("?")
+    options = {}
+    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
+        if key not in URI_SETTINGS:
+            raise ConfigError(
+                f"store URI {base}: unknown setting '{key}' (known: {', '.join(URI_SETTINGS)}); "
+                "credentials go in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+            )
+        options[URI_SETTINGS[key]] = value
+    return base, options
+
+
+def connect(uri: str, storage_options: dict[str, str] | None = None) -> Any:
+    """A LanceDB connection to ``uri`` (see the module docstring for object storage)."""
+    base, options = split_uri(uri)
+    options |= storage_options or {}
+    try:
+        return lancedb.connect(base, storage_options=options or None)
+    except Exception as exc:
+        raise explain(uri, exc, options) from exc
+
+
+_MISSING = re.compile(r"was not found|not found|does not exist|no such table", re.IGNORECASE)
+_UNREACHABLE = re.compile(
+    r"RetryError|error sending request|connection refused|dns error|tcp connect|timed out|"
+    r"Connection reset|failed to lookup address",
+    re.IGNORECASE,
+)
+_DENIED = re.compile(
+    r"403|Forbidden|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|"
+    r"credential|NoCredentialProviders",
+    re.IGNORECASE,
+)
+_NO_BUCKET = re.compile(r"NoSuchBucket|bucket .*does not exist", re.IGNORECASE)
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    """Is this LanceDB's "no such table" (as opposed to failing to reach the store)?"""
+    return isinstance(exc, FileNotFoundError | ValueError) and bool(
+        _MISSING.search(str(exc)) and not _UNREACHABLE.search(str(exc))
+    )
+
+
+def explain(uri: str, exc: BaseException, options: dict[str, str] | None = None) -> StoreError:
+    """One line saying why the store at ``uri`` cannot be used, and what to set."""
+    message = str(exc)
+    detail = message.strip().splitlines()[0][:200] if message.strip() else type(exc).__name__
+    if not is_remote(uri):
+        return StoreError(f"cannot use store {uri}: {detail}")
+    base = uri.partition("?")[0]
+    options = options or {}
+    endpoint = (
+        options.get("aws_endpoint")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or os.environ.get("AWS_ENDPOINT")
+    )
+    allow_http = (options.get("allow_http") or os.environ.get("AWS_ALLOW_HTTP", "")).lower()
+    if endpoint and urlsplit(endpoint).scheme == "http" and allow_http != "true":
+        hint = (
+            f"the endpoint {endpoint} is plain http, which is refused unless you set "
+            "AWS_ALLOW_HTTP=true (or add allow_http=true to the store URI)"
+        )
+    elif _NO_BUCKET.search(message):
+        hint = "the bucket does not exist; create it first"
+    elif _DENIED.search(message):
+        hint = "access denied; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    elif _UNREACHABLE.search(message):
+        where = endpoint or "the object store"
+        hint = f"cannot reach {where}; check AWS_ENDPOINT_URL, AWS_DEFAULT_REGION and the network"
+    else:
+        hint = detail
+    return StoreError(f"cannot use store {base}: {hint}")
