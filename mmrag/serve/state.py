@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from mmrag.aio import run_blocking
 from mmrag.api import RAG
 from mmrag.memory import Memories
 from mmrag.serve.jobs import IngestJobs
@@ -23,6 +24,18 @@ class ServerState:
     memory_lock: threading.Lock = field(default_factory=threading.Lock)
     _memories: dict[str, Memories] = field(default_factory=dict)
     _memories_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        # RAG builds its retriever and asker on first use. Built now, before request
+        # threads share the RAG, there is one of each, and so one memory table handle per
+        # user: a LanceDB table handle does not see writes made through another handle.
+        _ = self.rag.retriever, self.rag._asker
+
+    async def ready(self, user: str | None) -> None:
+        """Before a user's first question: their memories, made once under the lock, so
+        two first questions at once cannot each make their own."""
+        if user and user not in self._memories:
+            await run_blocking(self.memories, user)
 
     def memories(self, user: str) -> Memories:
         """``user``'s memories: the same object the RAG answers with, so an edit is seen by

@@ -39,6 +39,7 @@ async def ask(body: AskBody, caller: Caller, state: State) -> dict[str, Any]:
     memories the generator would read, without generating.
     """
     rag, image, sources = state.rag, body.image(), body.source or None
+    await state.ready(caller.user)
     if not body.generate:
         started = time.perf_counter()
         prompt = await rag.aprompt(body.question, image=image, user=caller.user, source=sources)
@@ -63,6 +64,7 @@ async def ask_stream(body: AskBody, caller: Caller, state: State) -> StreamingRe
     or ``error`` (``{"detail", "status"}``) if the model fails after the stream began."""
     if not body.generate:
         raise HTTPException(422, "a retrieval-only ask is not streamed: use POST /v1/ask")
+    await state.ready(caller.user)
     stream = state.rag.aask_stream(
         body.question, image=body.image(), user=caller.user, source=body.source or None
     )
