@@ -77,3 +77,56 @@ def test_open_refuses_a_missing_store_for_reading(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no store at"):
         RAG.open(tmp_path / "absent", create=False)
     assert not (tmp_path / "absent").exists()
+
+
+def _ids(rag: RAG) -> list[str]:
+    table = rag.store._nodes_table()
+    return sorted(table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist())
+
+
+def test_check_reports_and_repairs_duplicates_and_orphans(fast_rag: RAG, tmp_path: Path) -> None:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from typer.testing import CliRunner
+
+    from mmrag.cli import app
+
+    folder = _texts(tmp_path / "docs", 4)
+    fast_rag.ingest([folder])
+    clean = _ids(fast_rag)
+    store = str(fast_rag.store.uri)
+    runner = CliRunner()
+    assert runner.invoke(app, ["check", "-s", store]).exit_code == 0
+
+    nodes = fast_rag.store._nodes_table()
+    rows = nodes.search().limit(None).to_arrow()
+    sources = sorted(set(rows.column("source").to_pylist()))
+    nodes.add(rows.filter(pc.equal(rows.column("source"), sources[0])))  # duplicate nodes
+    nodes.delete(f"source = '{sources[1]}'")  # a ledger row without its nodes
+    stray = rows.slice(0, 1).to_pylist()[0] | {"id": "stray", "source": "/gone/x.txt"}
+    nodes.add(pa.Table.from_pylist([stray], schema=nodes.schema))  # nodes without a ledger row
+    ledger = fast_rag.store.files.table
+    ledger.add(ledger.search().limit(1).to_arrow())  # a duplicate ledger row
+
+    result = runner.invoke(app, ["check", "-s", store, "--json"])
+    assert result.exit_code == 1
+    found = {f["kind"]: f["rows"] for f in json.loads(result.stdout)["findings"]}
+    assert found["duplicate_nodes"] == 1 and found["duplicate_ledger_rows"] == 1
+    assert found["nodes_without_ledger"] == 1 and found["ledger_without_nodes"] == 1
+
+    assert runner.invoke(app, ["check", "-s", store, "--repair"]).exit_code == 0
+    assert runner.invoke(app, ["check", "-s", store]).exit_code == 0
+    again = RAG.open(store)
+    assert again.ingest([folder]).ingested == 1  # the file whose nodes were lost
+    assert _ids(again) == clean
+
+
+def test_check_refuses_a_missing_store(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mmrag.cli import app
+
+    result = CliRunner().invoke(app, ["check", "-s", str(tmp_path / "absent")])
+    assert result.exit_code == 1 and "no store at" in result.output

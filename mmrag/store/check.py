@@ -88,6 +88,11 @@ def check_store(store: Store, *, repair: bool = False) -> HealthReport:
         for r in ledger
         if counts.get((r["user"], r["source"]), 0) != recorded[(r["user"], r["source"])]
     ]
+    if repair:
+        # The file is then absent as a whole (no stray document or node rows left), and
+        # the next ingest writes it again.
+        for user in {r["user"] for r in broken}:
+            store.delete_sources(user, sorted({r["source"] for r in broken if r["user"] == user}))
     _orphans(
         report,
         "ledger_without_nodes",
