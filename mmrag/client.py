@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -105,6 +106,24 @@ class _Calls:
             data={"shared": str(shared).lower()},
             files=[_file("files", f) for f in files],
         )
+
+    @staticmethod
+    def add_memory(name: str, info: str, category: str, photos: Sequence[FileInput]) -> _Call:
+        encoded = [base64.b64encode(_read(p)).decode("ascii") for p in photos]
+        body = {"name": name, "info": info, "category": category, "photos_base64": encoded}
+        return _Call("POST", "/v1/memories", json=body)
+
+    @staticmethod
+    def edit_memory(name: str, changes: dict[str, Any]) -> _Call:
+        return _Call("PATCH", f"/v1/memories/{name}", json=changes)
+
+    @staticmethod
+    def recognise(photo: FileInput) -> _Call:
+        return _Call("POST", "/v1/memories/recognise", files=[_file("image", photo)])
+
+
+def _read(item: FileInput) -> bytes:
+    return item if isinstance(item, bytes) else Path(item).read_bytes()
 
 
 def _file(field_name: str, item: FileInput) -> tuple[str, tuple[str, bytes]]:
@@ -236,11 +255,23 @@ class AsyncClient:
     async def add_memory(
         self, name: str, *, info: str = "", category: str = "", photos: Sequence[FileInput] = ()
     ) -> dict[str, Any]:
-        body = {"name": name, "info": info, "category": category}
-        result: dict[str, Any] = await self._send(_Call("POST", "/v1/memories", json=body))
-        if photos:
-            files = [_file("photos", p) for p in photos]
-            result = await self._send(_Call("POST", f"/v1/memories/{name}/photos", files=files))
+        result: dict[str, Any] = await self._send(_Calls.add_memory(name, info, category, photos))
+        return result
+
+    async def edit_memory(self, name: str, **changes: Any) -> dict[str, Any]:
+        """``info``, ``category``, ``rename``, ``remove_photos`` as in the API."""
+        result: dict[str, Any] = await self._send(_Calls.edit_memory(name, changes))
+        return result
+
+    async def remove_memory(self, name: str) -> None:
+        await self._send(_Call("DELETE", f"/v1/memories/{name}"))
+
+    async def undo(self) -> str | None:
+        result: dict[str, Any] = await self._send(_Call("POST", "/v1/memories/undo"))
+        return result["undone"]  # type: ignore[no-any-return]
+
+    async def recognise(self, photo: FileInput) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._send(_Calls.recognise(photo))
         return result
 
 
@@ -317,4 +348,25 @@ class Client:
 
     def memories(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._send(_Call("GET", "/v1/memories"))
+        return result
+
+    def add_memory(
+        self, name: str, *, info: str = "", category: str = "", photos: Sequence[FileInput] = ()
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.add_memory(name, info, category, photos))
+        return result
+
+    def edit_memory(self, name: str, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.edit_memory(name, changes))
+        return result
+
+    def remove_memory(self, name: str) -> None:
+        self._send(_Call("DELETE", f"/v1/memories/{name}"))
+
+    def undo(self) -> str | None:
+        result: dict[str, Any] = self._send(_Call("POST", "/v1/memories/undo"))
+        return result["undone"]  # type: ignore[no-any-return]
+
+    def recognise(self, photo: FileInput) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._send(_Calls.recognise(photo))
         return result

@@ -322,6 +322,9 @@ def test_python_clients(server: tuple[str, RAG]) -> None:
     url, _ = server
     with Client(url, ALICE) as client:
         assert client.search("axolotl limbs", k=1)[0]["source"].endswith("notes.txt")
+        assert client.add_memory("kit", category="cat")["name"] == "<kit>"
+        assert [m["name"] for m in client.memories()] == ["<kit>"]
+        client.remove_memory("kit")
         events = list(client.ask_stream("What do axolotls regrow?"))
         assert events[-1].name == "answer" and events[-1].data["answerable"]
 
@@ -331,6 +334,16 @@ def test_python_clients(server: tuple[str, RAG]) -> None:
             assert hits[0]["source"].endswith("blue_flag.png")
             names = [e.name async for e in client.ask_stream("What do axolotls regrow?")]
             assert names[-1] == "answer"
+            photo = png_bytes(_photo((90, 30, 160), (10, 10, 10)))
+            added = await client.add_memory("rex", info="A greyhound.", photos=[photo])
+            assert added["photos"] == 1
+            assert (await client.recognise(photo))[0]["name"] == "<rex>"
+            assert (await client.edit_memory("rex", info="A fast greyhound."))["info"] == (
+                "A fast greyhound."
+            )
+            assert await client.undo() == "edit <rex>"
+            await client.remove_memory("rex")
+            assert await client.memories() == []
             return await client.ask("What do axolotls regrow?", generate=False)
 
     assert asyncio.run(run())["context"]
