@@ -198,7 +198,11 @@ class RAG:
         """Answer ``question`` from the store, citing the items used as [1], [2].
 
         When the retrieved context does not hold the answer, the answer says so
-        (``answer.answerable`` is False) instead of inventing one.
+        (``answer.answerable`` is False) instead of inventing one; a model's draft that
+        the support check rejected is kept in ``answer.raw_text``, with the reason in
+        ``answer.rejection``. With ``generation.answerer: extractive`` (the offline
+        default) the text quotes the context's own sentences or rows
+        (``answer.extractive``).
 
         Example::
 
@@ -220,7 +224,25 @@ class RAG:
         user: str | None = None,
         source: str | Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
-        """Like :meth:`ask`, yielding text as it is generated, then the :class:`Answer`."""
+        """Like :meth:`ask`, yielding text as it is generated, then the :class:`Answer`.
+
+        The text pieces are a *draft*: the support check reads the whole draft only after
+        it is written, and may reject it. The final :class:`Answer` is the verdict — show
+        its ``text`` (the refusal when ``answerable`` is False), never the draft alone.
+
+        Example::
+
+            draft = []
+            for item in rag.ask_stream("Who is the CEO?"):
+                if isinstance(item, str):
+                    draft.append(item)          # provisional: show it dimmed, or not at all
+                elif item.answerable:
+                    print(item.text)            # the checked answer
+                    for c in item.citations:
+                        print(f"[{c.number}]", c.node.location())
+                else:
+                    print(item.text)            # the refusal; item.raw_text is the draft
+        """
         validate_user(user)
         yield from self._asker.ask_stream(
             question, image=self._query_image(image), user=user, filters=_with_sources(None, source)

@@ -12,7 +12,7 @@ from mmrag.config import ExtractiveConfig, PipelineConfig
 from mmrag.generate import PromptTemplates
 from mmrag.generate.extractive import ExtractiveAnswerer, candidates, expected_kind
 from mmrag.generate.prompt import Prompt
-from mmrag.schema import Node, NodeKind, ScoredNode
+from mmrag.schema import MemoryRef, Node, NodeKind, ScoredNode
 
 
 def item(text: str, page: int, source: str = "/docs/report.pdf") -> ScoredNode:
@@ -78,6 +78,14 @@ def test_features_reward_the_kind_of_thing_asked_for() -> None:
     assert employs["type_match"] == 1.0 and employs["coverage"] > 0
     region = by_text["Region Q3 Q4"]
     assert region["coverage"] < employs["coverage"]
+
+
+def test_quotes_what_the_user_said_about_their_own_things() -> None:
+    memory = MemoryRef(name="<bo>", info="My Shiba Inu. He wears a red collar.", category="dog")
+    prompt = Prompt(messages=[], context=[], memories=[memory])
+    answer = answerer().answer("What colour is the collar of <bo>?", prompt)
+    assert answer.answerable and "He wears a red collar." in answer.text
+    assert "what you told me about <bo>" in answer.text and answer.citations == []
 
 
 def test_no_context_is_a_refusal_without_candidates() -> None:

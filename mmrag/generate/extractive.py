@@ -35,7 +35,7 @@ from mmrag.generate.passages import Unit, coverage, question_terms, rarity, spli
 from mmrag.generate.prompt import Prompt, location
 from mmrag.generate.templates import PromptTemplates
 from mmrag.models.text_embed import TextEmbedder
-from mmrag.schema import Answer, Citation, ScoredNode
+from mmrag.schema import Answer, Citation, MemoryRef, ScoredNode
 
 if TYPE_CHECKING:  # mmrag.config imports this package's templates
     from mmrag.config import ExtractiveConfig
@@ -76,10 +76,15 @@ def expected_kind(question: str) -> str | None:
 
 
 def candidates(
-    question: str, context: Sequence[ScoredNode], embedder: TextEmbedder | None
+    question: str,
+    context: Sequence[ScoredNode],
+    embedder: TextEmbedder | None,
+    memories: Sequence[MemoryRef] = (),
 ) -> list[Candidate]:
-    """Every sentence and row of ``context`` with its features (not yet scored)."""
-    units = [u for i, item in enumerate(context) for u in split_units(item.node.text, i)]
+    """Every sentence and row of ``context`` (then of the user's ``memories``, numbered
+    after it) with its features, not yet scored."""
+    texts = [item.node.text for item in context] + [_memory_text(m) for m in memories]
+    units = [u for i, text in enumerate(texts) for u in split_units(text, i)]
     if not units:
         return []
     asked = set(words(question))
@@ -97,7 +102,8 @@ def candidates(
                     "similarity": similarity,
                     "type_match": _type_match(kind, unit.text, asked),
                     "novelty": len(new) / len(unit.words) if unit.words else 0.0,
-                    "retrieval": 1.0 / (unit.item + 1),
+                    # Memories are picked for the question: they count as first.
+                    "retrieval": 1.0 / (unit.item + 1) if unit.item < len(context) else 1.0,
                 },
             )
         )
@@ -126,7 +132,7 @@ class ExtractiveAnswerer:
         self.min_similarity = min_similarity
 
     def answer(self, question: str, prompt: Prompt) -> Answer:
-        chosen = self.choose(question, prompt.context)
+        chosen = self.choose(question, prompt.context, prompt.memories)
         if not chosen:
             return Answer(
                 question=question,
@@ -139,6 +145,12 @@ class ExtractiveAnswerer:
         lines: list[str] = []
         citations: dict[int, Citation] = {}
         for candidate in chosen:
+            if candidate.unit.item >= len(prompt.context):
+                memory = prompt.memories[candidate.unit.item - len(prompt.context)]
+                lines.append(
+                    f"“{_clip(candidate.unit.text)}” (what you told me about {memory.name})"
+                )
+                continue
             number = candidate.unit.item + 1
             item = prompt.context[candidate.unit.item]
             citations.setdefault(number, Citation(number=number, node=item.node))
@@ -159,11 +171,16 @@ class ExtractiveAnswerer:
         yield answer.text
         yield answer
 
-    def choose(self, question: str, context: Sequence[ScoredNode]) -> list[Candidate]:
+    def choose(
+        self,
+        question: str,
+        context: Sequence[ScoredNode],
+        memories: Sequence[MemoryRef] = (),
+    ) -> list[Candidate]:
         """The candidates to quote, best first: at most ``max_quotes``, each passing the bar."""
-        if not context or _too_far(context, self.min_similarity):
+        if not memories and (not context or _too_far(context, self.min_similarity)):
             return []
-        found = candidates(question, context, self.embedder)
+        found = candidates(question, context, self.embedder, memories)
         for candidate in found:
             candidate.score = score(candidate, self.settings)
         found.sort(key=lambda c: -c.score)
@@ -174,6 +191,11 @@ class ExtractiveAnswerer:
             if all(candidate.unit.text != c.unit.text for c in chosen):
                 chosen.append(candidate)
         return chosen
+
+
+def _memory_text(memory: MemoryRef) -> str:
+    kind = f" ({memory.category})" if memory.category else ""
+    return f"{memory.name}{kind}: {memory.info}"
 
 
 def _similarities(
