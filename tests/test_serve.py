@@ -394,3 +394,38 @@ def test_cli_serve_refuses_to_start_without_keys(
     monkeypatch.delenv("MMRAG_API_KEYS", raising=False)
     result = CliRunner().invoke(app, ["serve", "--store", str(tmp_path / "s"), "--no-warm"])
     assert result.exit_code == 1 and "no API keys" in result.output
+
+
+def test_mmrag_serve_command_end_to_end(tmp_path: Path) -> None:
+    """The real command: keys from the environment, a store, a port; ends on SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.http_stub import free_port
+
+    (tmp_path / "notes.txt").write_text("Axolotls regrow their limbs.", encoding="utf-8")
+    RAG.open(tmp_path / "store", pipeline=fast_pipeline()).ingest([tmp_path / "notes.txt"])
+    port = free_port()
+    command = [sys.executable, "-c", "from mmrag.cli import app; app()", "serve"]
+    command += ["--store", str(tmp_path / "store"), "--port", str(port), "--no-warm"]
+    env = {**os.environ, "MMRAG_API_KEYS": KEYS}
+    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                time.sleep(0.1)
+        with _client(url, BOB) as bob:
+            hits = bob.post("/v1/search", json={"query": "axolotl limbs", "k": 1}).json()
+            assert hits["items"][0]["source"].endswith("notes.txt")
+        assert httpx.get(f"{url}/v1/stats").status_code == 401
+    finally:
+        server.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal: exit status -15.
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
