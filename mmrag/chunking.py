@@ -6,8 +6,6 @@ read by the embedder; nothing is silently truncated.
 
 from __future__ import annotations
 
-from llama_index.core.node_parser import SentenceSplitter
-
 from mmrag.config import ChunkingConfig
 from mmrag.errors import ConfigError
 from mmrag.models.text_embed import TextEmbedder
@@ -25,6 +23,9 @@ class Chunker:
         if config.overlap_tokens >= size:
             raise ConfigError("chunking.overlap_tokens must be smaller than the chunk size")
         self.chunk_tokens = size
+        # Imported here: llama_index.core takes seconds to import, and only ingestion splits.
+        from llama_index.core.node_parser import SentenceSplitter
+
         self._splitter = SentenceSplitter(
             chunk_size=size,
             chunk_overlap=config.overlap_tokens,

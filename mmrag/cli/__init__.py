@@ -1,6 +1,25 @@
 """The ``mmrag`` command line. It only parses arguments, calls :mod:`mmrag.api` and prints."""
 
-from mmrag.cli import answers, corpus, evaluation, maintenance, memory, serve, tuning
+from mmrag.cli import (
+    answers,
+    corpus,
+    doctor,
+    evaluation,
+    maintenance,
+    memory,
+    serve,
+    tuning,
+)
 from mmrag.cli.app import app
 
-__all__ = ["answers", "app", "corpus", "evaluation", "maintenance", "memory", "serve", "tuning"]
+__all__ = [
+    "answers",
+    "app",
+    "corpus",
+    "doctor",
+    "evaluation",
+    "maintenance",
+    "memory",
+    "serve",
+    "tuning",
+]

@@ -1,4 +1,4 @@
-"""Commands that answer: ask, and doctor (is everything in place to answer?)."""
+"""``mmrag ask``: a streamed answer with its sources."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import typer
 from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from mmrag.api import RAG
@@ -27,7 +26,6 @@ from mmrag.cli.app import (
     handle_errors,
     out,
 )
-from mmrag.doctor import diagnose
 from mmrag.schema import Answer
 
 
@@ -116,33 +114,3 @@ def _draft_view(draft: str) -> Group:
         Text("draft — being checked against the sources…", style="dim italic"),
         Text(draft, style="dim"),
     )
-
-
-@app.command()
-def doctor(
-    pipeline: Annotated[
-        list[str] | None,
-        typer.Option("--pipeline", "-p", help="Check these pipelines (default: all named ones)."),
-    ] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Which backends and models are installed and reachable, and what each pipeline needs."""
-    with handle_errors():
-        report = diagnose(pipeline or None)
-    if json_out:
-        out.print_json(data=report.to_dict())
-        return
-    table = Table("component", "status", "detail", title="Installed packages and models")
-    for check in report.components:
-        table.add_row(check.name, _status(check.ok), check.detail)
-    out.print(table)
-    table = Table("pipeline", "status", "what is missing", title="Pipelines")
-    for name, problems in report.pipelines.items():
-        table.add_row(name, _status(not problems), "; ".join(problems) or "ready")
-    out.print(table)
-    if not report.ok:
-        raise typer.Exit(1)
-
-
-def _status(ok: bool) -> str:
-    return "[green]ok[/green]" if ok else "[red]missing[/red]"

@@ -18,9 +18,6 @@ from rich.progress import (
 from mmrag.cli.app import app, err, handle_errors, out
 from mmrag.config import load_pipeline
 from mmrag.errors import ConfigError
-from mmrag.evaluate.datasets import resolve
-from mmrag.evaluate.report import build_report
-from mmrag.evaluate.runner import EvalSettings, run_eval
 from mmrag.generate.choices import ChoiceMethod
 
 eval_app = typer.Typer(
@@ -74,6 +71,10 @@ def run(
     ] = ChoiceMethod.GENERATE,
 ) -> None:
     """Run each pipeline over the dataset; finished questions are not run again."""
+    # Imported here so that other commands (and --help) do not load the store and models.
+    from mmrag.evaluate.datasets import resolve
+    from mmrag.evaluate.runner import EvalSettings, run_eval
+
     with handle_errors():
         spec = resolve(dataset, data_root=data_root, corpus=corpus)
         settings = EvalSettings(
@@ -122,6 +123,8 @@ def report(
     ] = True,
 ) -> None:
     """Write report.md and a self-contained report.html comparing the pipelines."""
+    from mmrag.evaluate.report import build_report
+
     with handle_errors():
         md, html = build_report(folder, thumbnails=thumbnails)
     out.print(f"wrote {md} and {html}")

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from mmrag.api import RAG
 from mmrag.cli.app import DEFAULT_STORE, JsonOpt, StoreOpt, app, handle_errors, out
-from mmrag.memory import export_rap, import_rap
 
 memory_app = typer.Typer(
     help="Your own things (RAP-style concepts): a name like <bo>, photos, a category, info.",
@@ -93,6 +92,14 @@ def list_(user: RequiredUser, store: StoreOpt = DEFAULT_STORE, json_out: JsonOpt
     """All of a user's concepts."""
     with handle_errors():
         records = RAG.open(store, create=False).memories(user).list()
+    if not records and not json_out:
+        out.print(
+            f"{user} has no memories in {store} yet. Add one with: mmrag memory add NAME "
+            f"--user {user} --photo PHOTO --info TEXT --store {store}",
+            markup=False,
+            highlight=False,
+        )
+        return
     _print_records(records, json_out)
 
 
@@ -156,6 +163,8 @@ def import_(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Import a RAP concept database (database.json and its photos)."""
+    from mmrag.memory import import_rap
+
     with handle_errors():
         names = import_rap(RAG.open(store).memories(user), database, replace=replace)
     out.print(f"imported {len(names)} concepts: {', '.join(names)}")
@@ -168,6 +177,8 @@ def export(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Export the user's concepts in RAP's database.json format."""
+    from mmrag.memory import export_rap
+
     with handle_errors():
         path = export_rap(RAG.open(store, create=False).memories(user), folder)
     out.print(f"wrote {path}")

@@ -53,8 +53,15 @@ class Memories:
 
     @cached_property
     def _db(self) -> MemoryStore:
-        image = self._c.image_embedder
-        return MemoryStore(self._store.db, self._c.text_embedder.dim, image.dim if image else None)
+        # The store records its embedders' sizes: listing memories must not load models.
+        meta = self._store.meta()
+        text_dim = meta.get("text_dim") or self._c.text_embedder.dim
+        if "image_dim" in meta:
+            image_dim = meta["image_dim"]
+        else:
+            image = self._c.image_embedder
+            image_dim = image.dim if image else None
+        return MemoryStore(self._store.db, int(text_dim), image_dim)
 
     # -- reading ----------------------------------------------------------------------
 

@@ -8,9 +8,12 @@ weights from the pipeline, so it does the arithmetic itself.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from mmrag.schema import NodeKind, ScoredNode
-from mmrag.store import Hit
+
+if TYPE_CHECKING:
+    from mmrag.store import Hit
 
 
 def reciprocal_rank_fusion(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from mmrag.registry import Registry
 from mmrag.schema import ScoredNode
-from mmrag.store import Hit
-from mmrag.store.documents import DocumentHit
+
+if TYPE_CHECKING:  # the store (LanceDB) loads only when something searches
+    from mmrag.store import Hit
+    from mmrag.store.documents import DocumentHit
 
 
 @dataclass(slots=True)
