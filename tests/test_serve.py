@@ -197,12 +197,18 @@ def test_a_rejected_draft_is_never_the_answer(tmp_path: Path) -> None:
         ) as r:
             events = _events(r)
         plain = alice.post("/v1/ask", json={"question": "What do axolotls regrow?"}).json()
+        body = {"question": "What do axolotls regrow?", "drafts": False}
+        with alice.stream("POST", "/v1/ask/stream", json=body) as r:
+            verdict_only = _events(r)
     assert "9999" in "".join(e["text"] for n, e in events if n == "draft")
     name, verdict = events[-1]
     assert name == "answer" and not verdict["answerable"] and verdict["draft_rejected"]
     assert "9999" not in verdict["answer"] and verdict["citations"] == []
     assert [n for n, _ in events].count("answer") == 1
     assert not plain["answerable"] and "9999" not in plain["answer"]
+    assert [n for n, _ in verdict_only] == ["answer"] and "9999" not in str(
+        verdict_only[0][1]["answer"]
+    )
 
 
 def test_retrieval_only_ask_does_not_generate(server: tuple[str, RAG]) -> None:

@@ -47,6 +47,9 @@ class AskBody(_Body):
     source: list[str] = Field(default_factory=list)
     #: False: a retrieval-only ask; the context the generator would read, no generation.
     generate: bool = True
+    #: Streamed asks: False sends no ``draft`` events, only the verdict, for clients that
+    #: must never display text mmrag has not checked yet.
+    drafts: bool = True
 
     def image(self) -> bytes | None:
         return decode_image(self.image_base64)

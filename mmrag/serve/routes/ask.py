@@ -60,8 +60,9 @@ async def ask(body: AskBody, caller: Caller, state: State) -> dict[str, Any]:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def ask_stream(body: AskBody, caller: Caller, state: State) -> StreamingResponse:
-    """Events: ``draft`` (``{"text": piece}``, provisional), then ``answer`` (the verdict),
-    or ``error`` (``{"detail", "status"}``) if the model fails after the stream began."""
+    """Events: ``draft`` (``{"text": piece}``, provisional; none with ``drafts: false``),
+    then ``answer`` (the verdict), or ``error`` (``{"detail", "status"}``) if the model
+    fails after the stream began."""
     if not body.generate:
         raise HTTPException(422, "a retrieval-only ask is not streamed: use POST /v1/ask")
     await state.ready(caller.user)
@@ -69,18 +70,18 @@ async def ask_stream(body: AskBody, caller: Caller, state: State) -> StreamingRe
         body.question, image=body.image(), user=caller.user, source=body.source or None
     )
     return StreamingResponse(
-        _events(stream),
+        _events(stream, drafts=body.drafts),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(stream: AsyncIterator[str | Answer]) -> AsyncIterator[str]:
+async def _events(stream: AsyncIterator[str | Answer], *, drafts: bool) -> AsyncIterator[str]:
     try:
         async for item in stream:
             if isinstance(item, Answer):
                 yield sse("answer", verdict(item))
-            else:
+            elif drafts:
                 yield sse("draft", {"text": item})
     except MmragError as exc:
         yield sse("error", {"detail": str(exc), "status": status_of(exc)})
