@@ -33,7 +33,7 @@ _CONFLICT = re.compile(
     re.IGNORECASE,
 )
 
-#: Attempts and backoff: about 30 s of waiting in all before giving up.
+#: Attempts and backoff: about 16 s of waiting in all (at most 25 s) before giving up.
 ATTEMPTS = 10
 BASE_DELAY_S = 0.05
 MAX_DELAY_S = 5.0
