@@ -86,6 +86,53 @@ def test_docx_sections_tables_and_images(tmp_path: Path) -> None:
     assert image.image.size == (640, 200)
 
 
+def rendered_break(paragraph: Any, *, leading: bool = True) -> None:
+    """Mark a page break where Word's last layout put one (Word writes these on save)."""
+    from docx.oxml import OxmlElement
+
+    run = paragraph.runs[0]._r
+    mark = OxmlElement("w:lastRenderedPageBreak")
+    if leading:
+        run.insert(0, mark)
+    else:
+        run.append(mark)
+
+
+def test_docx_pages_come_from_words_rendered_page_breaks(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_heading("Report", 0)
+    document.add_paragraph("Foreword on page one.")
+    budget = document.add_heading("Budget", 1)
+    rendered_break(budget)  # the heading opens page 2
+    table = document.add_table(rows=3, cols=2)
+    for r, row in enumerate([["Item", "Cost"], ["Lens", "1200"], ["Paint", "300"]]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    for cell in table.rows[2].cells:  # the last row moved to page 3: every cell says so
+        rendered_break(cell.paragraphs[0])
+    after = document.add_paragraph("Notes after the table.")
+    document.add_picture(io.BytesIO(picture("LENS")))
+    staff = document.add_heading("Staff", 1)
+    staff.add_run(" and volunteers")
+    rendered_break(staff, leading=False)  # page 4 begins inside the heading
+    document.add_paragraph("Two keepers share the night watch.")
+    document.save(str(tmp_path / "paged.docx"))
+
+    doc = load(tmp_path / "paged.docx")
+    assert [(b.page, b.metadata.get("section")) for b in doc.blocks] == [
+        (1, "Report"),
+        (2, "Report/Budget"),
+        (3, "Report/Budget"),
+        (3, "Report/Staff and volunteers"),  # a paragraph counts from the page it starts on
+        (4, "Report/Staff and volunteers"),
+    ]
+    # A block never spans pages; the section index stays that of the section.
+    assert [b.metadata["section_index"] for b in doc.blocks] == [1, 2, 2, 3, 3]
+    assert after.text in doc.blocks[2].text
+    assert doc.pages == 4
+    assert [im.page for im in doc.images] == [3]
+
+
 def test_docx_merged_cells_are_not_repeated(tmp_path: Path) -> None:
     document = docx.Document()
     table = document.add_table(rows=2, cols=3)
