@@ -17,26 +17,30 @@ import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from PIL import Image
 
 from mmrag.aio import iterate_blocking, run_blocking
 from mmrag.components import Components
 from mmrag.config import DEFAULT_PIPELINE, PipelineConfig, load_pipeline
 from mmrag.errors import MmragError, StoreError
-from mmrag.generate.asker import Asker
-from mmrag.ingest import Ingestor, IngestProgress, IngestReport, RichProgress
 from mmrag.ingest.images import open_query_image
-from mmrag.memory import Memories
-from mmrag.retrieve import Retrieval, Retriever, SearchFilter
+from mmrag.retrieve.filters import SearchFilter
 from mmrag.schema import Answer, ScoredNode
-from mmrag.store import Store
 from mmrag.store.filters import read_scope, validate_user
 
+# Heavy parts (LanceDB, the ingest loaders, retrieval) are imported where first used, so
+# that `import mmrag` and quick commands such as `mmrag --help` start in well under 2 s.
 if TYPE_CHECKING:
+    from PIL import Image
+
+    from mmrag.generate.asker import Asker
     from mmrag.generate.prompt import Prompt
+    from mmrag.ingest import IngestProgress, IngestReport
+    from mmrag.memory import Memories
+    from mmrag.retrieve.retriever import Retrieval, Retriever
+    from mmrag.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +89,18 @@ class RAG:
         self.config = config
         self._pipeline_source = pipeline_source
         self.components = Components(config)
-        self.retriever = Retriever(store, self.components)
-        self._asker = Asker(store, self.components, self.retriever)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        from mmrag.retrieve.retriever import Retriever
+
+        return Retriever(self.store, self.components)
+
+    @cached_property
+    def _asker(self) -> Asker:
+        from mmrag.generate.asker import Asker
+
+        return Asker(self.store, self.components, self.retriever)
 
     @classmethod
     def open(
@@ -105,6 +119,8 @@ class RAG:
         uri = str(store)
         if not create and "://" not in uri and not Path(uri).is_dir():
             raise StoreError(f"no store at {uri}; create one with: mmrag ingest PATH --store {uri}")
+        from mmrag.store import Store
+
         opened = Store.open(uri)
         meta = opened.meta()
         stored = meta.get("pipeline")
@@ -139,6 +155,8 @@ class RAG:
             paths = [paths]
         validate_user(user)
         self._prepare_store()
+        from mmrag.ingest import Ingestor, RichProgress
+
         if progress is None and show_progress:
             progress = RichProgress()
         ingestor = Ingestor(self.store, self.components)
@@ -374,7 +392,10 @@ class RAG:
             rag.memories("alice").add("bo", photos=["bo.jpg"], info="My Shiba Inu.", category="dog")
             rag.ask("What colour is bo's collar?", user="alice")
         """
-        self._prepare_store()
+        if "schema_version" not in self.store.meta():
+            # A new store records its embedders first; an existing one is read as it is,
+            # so that listing memories loads no model.
+            self._prepare_store()
         return self._asker._memories(validate_user(user))
 
     def image(self, image_id: str, *, user: str | None = None) -> Image.Image | None:
