@@ -1,9 +1,24 @@
-"""Answers from the offline default on MMLongBench-Doc questions, and generation speed.
+"""Can the offline answers be trusted? The trust metric on MMLongBench-Doc dev questions.
 
-Prints one JSON line: per question the gold answer, ours, whether we refused, and the
-citations; plus tokens/s of the generator and latency per stage.
+For each answer mode it prints, over the answerable and the "Not answerable" questions:
+right, confidently wrong (answered, and the check says wrong), refused when answerable,
+refused when not answerable and, for extractive answers, whether the quoted passage
+contains the gold — next to page hit@1 and "gold page in the context" (its ceilings).
+Modes:
 
-    .venv/bin/python benchmarks/answers.py --store DIR [--n 5] [--pipeline default]
+- ``extractive``: the default pipeline with ``generation.answerer: extractive``;
+- ``smollm-overlap``: SmolLM2-135M generation with the old support check (``overlap``);
+- ``smollm-claims``: the same generation with the new check (``claims``).
+
+Generated answers are scored by exact match, quotes by containment
+(``mmrag.evaluate.trust``), each mode by the rule that fits it. The two SmolLM2 modes
+share one generator and a cache of its replies: the drafts are the same (greedy decoding
+over the same prompt), only the check differs, so the second mode costs no generation.
+
+One JSON line on stdout; progress on stderr. Heavy: run it under the shared lock.
+
+    flock /tmp/bench.lock .venv/bin/python benchmarks/answers.py --store bench-out/mmlongbench
+    .venv/bin/python benchmarks/answers.py --store DIR --limit 20          # a quick look
 
 The store must hold the MMLongBench PDFs (benchmarks/ingest.py --store DIR builds it).
 """
@@ -14,75 +29,178 @@ import argparse
 import json
 import statistics
 import sys
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from mmrag import RAG
-from mmrag.models.mllm import GenerationOptions, Message
+from mmrag.config import PipelineConfig, load_pipeline
+from mmrag.evaluate.datasets import resolve
+from mmrag.evaluate.runner import EvalSettings, evaluate_example
+from mmrag.evaluate.summary import summarize
+from mmrag.models.mllm import MLLM, Generation, GenerationOptions, Message
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mmlongbench_doc"
+DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: mode -> (base pipeline, generation settings it overrides)
+MODES: dict[str, tuple[str, dict[str, str]]] = {
+    "extractive": ("default", {"answerer": "extractive"}),
+    "smollm-overlap": ("smollm", {"answerer": "generate", "support_check": "overlap"}),
+    "smollm-claims": ("smollm", {"answerer": "generate", "support_check": "claims"}),
+}
+#: Every question by default: SmolLM2 takes ~3-6 s per answer here, so all 345 take
+#: ~25 min for one generation pass (the second SmolLM2 mode reuses its replies).
+DEFAULT_STRIDE = 1
+
+
+class CachedGenerator:
+    """An MLLM that remembers its replies by prompt, so two modes generate once."""
+
+    def __init__(self, inner: MLLM) -> None:
+        self.inner = inner
+        self.cache: dict[str, Generation] = {}
+        self.hits = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Generation:
+        key = repr((list(messages), options))
+        if key in self.cache:
+            self.hits += 1
+        else:
+            self.cache[key] = self.inner.generate(messages, options)
+        return self.cache[key]
+
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions
+    ) -> Iterator[str | Generation]:
+        generation = self.generate(messages, options)
+        yield generation.text
+        yield generation
+
+
+def mode_config(mode: str) -> PipelineConfig:
+    base, generation = MODES[mode]
+    data = load_pipeline(base).model_dump(mode="json")
+    data["name"] = mode
+    data["generation"] = {**data["generation"], **generation}
+    return PipelineConfig.from_dict(data, origin=f"benchmarks/answers.py mode {mode}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--pipeline", default="default")
-    parser.add_argument("--n", type=int, default=5)
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--within-doc", action="store_true", help="search only the question's PDF")
-    args = parser.parse_args()
-    if not (args.data / "samples.json").is_file():
-        print(f"skipped: {args.data} not found (needs ../shared/data)", file=sys.stderr)
-        return 0
-    samples = json.loads((args.data / "samples.json").read_text(encoding="utf-8"))
-    # A spread of evidence types, answerable and not, in a fixed order.
-    picked = samples[:: max(1, len(samples) // args.n)][: args.n]
-    rag = RAG.open(args.store, pipeline=args.pipeline, create=False)
-    rows, speeds, generate_s, retrieve_s = [], [], [], []
-    for sample in picked:
-        answer = rag.ask(sample["question"], source=sample["doc_id"] if args.within_doc else None)
-        rows.append(
-            {
-                "question": sample["question"],
-                "gold": sample["answer"],
-                "evidence": {"doc": sample["doc_id"], "pages": sample["evidence_pages"]},
-                "answer": answer.text,
-                "answerable": answer.answerable,
-                "model_said": answer.raw_text or None,
-                "citations": [
-                    f"[{c.number}] {Path(c.node.source).name} p.{c.node.page}"
-                    + (" (inferred)" if c.inferred else "")
-                    for c in answer.citations
-                ],
-            }
-        )
-        if "generate" in answer.timings and answer.completion_tokens:
-            speeds.append(answer.completion_tokens / answer.timings["generate"])
-            generate_s.append(answer.timings["generate"])
-        retrieve_s.append(answer.timings.get("retrieve", 0.0))
-    probe = rag.components.generator.generate(
-        [Message.text("user", "Write a short paragraph about lighthouses.")],
-        GenerationOptions(max_tokens=128, temperature=0.0),
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated, of: " + ", ".join(MODES)
     )
+    parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE, help="every S-th question")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N (after --stride)")
+    parser.add_argument(
+        "--records", type=Path, default=None, help="write per-question records here"
+    )
+    args = parser.parse_args()
+    if not (args.data_root / "mmlongbench_doc" / "samples.json").is_file():
+        print(f"skipped: {args.data_root}/mmlongbench_doc not found", file=sys.stderr)
+        return 0
+    spec = resolve("mmlongbench", data_root=args.data_root)
+    examples = spec.examples[:: args.stride][: args.limit]
+    settings = EvalSettings(use_judge=False)
+    shared: CachedGenerator | None = None
+    results: dict[str, Any] = {}
+    for mode in args.modes.split(","):
+        config = mode_config(mode)
+        rag = RAG.open(args.store, pipeline=config, create=False)
+        if config.generation.answerer == "generate":
+            shared = shared or CachedGenerator(rag.components.generator)
+            rag.components.generator = shared  # type: ignore[misc]
+        records, started = [], time.perf_counter()
+        for index, example in enumerate(examples, start=1):
+            records.append(evaluate_example(rag, spec, example, settings, None))
+            if index % 10 == 0 or index == len(examples):
+                elapsed = time.perf_counter() - started
+                print(f"{mode}: {index}/{len(examples)} in {elapsed:.0f} s", file=sys.stderr)
+        results[mode] = describe(records, time.perf_counter() - started)
+        if args.records:
+            args.records.mkdir(parents=True, exist_ok=True)
+            with (args.records / f"{mode}.jsonl").open("w", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    answerable = sum(e.answerable for e in examples)
     print(
         json.dumps(
             {
                 "benchmark": "answers",
-                "pipeline": rag.config.name,
-                "generator": rag.components.generator.name,
-                "questions": rows,
-                "answer_tokens_per_s_incl_prompt": round(statistics.fmean(speeds), 1)
-                if speeds
-                else None,
-                "decode_tokens_per_s": round(probe.tokens_per_second, 1),
-                "generate_seconds_median": round(statistics.median(generate_s), 2)
-                if generate_s
-                else None,
-                "retrieve_seconds_median": round(statistics.median(retrieve_s), 3),
+                "dataset": "MMLongBench-Doc dev (../shared/data/mmlongbench_doc), whole corpus",
+                "questions": len(examples),
+                "answerable": answerable,
+                "not_answerable": len(examples) - answerable,
+                "subset": f"every {args.stride}th question of {len(spec.examples)}"
+                + (f", first {args.limit}" if args.limit else "")
+                if args.stride > 1 or args.limit
+                else "all",
+                "store": str(args.store),
+                "modes": results,
+                "generations_reused": shared.hits if shared else 0,
+                "decode_tokens_per_s": _decode_speed(shared.inner) if shared else None,
             },
             ensure_ascii=False,
         )
     )
     return 0
+
+
+def describe(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """The trust tally of one mode, with the retrieval ceilings beside it."""
+    summary = summarize(records, "page")
+    trust = summary.get("trust") or {}
+    targets = [r for r in records if (r.get("trust") or {}).get("single_value_gold")]
+    per_answer = [r["timings"].get("ask_total", 0.0) for r in records if "timings" in r]
+
+    def rate(rows: list[dict[str, Any]], value: Any) -> float | None:
+        values = [float(value(r)) for r in rows]
+        return round(statistics.fmean(values), 4) if values else None
+
+    return {
+        "rule": trust.get("rules"),
+        "counts": {
+            k: trust.get(k)
+            for k in (
+                "answered",
+                "right",
+                "confidently_wrong",
+                "unchecked",
+                "refused_answerable",
+                "refused_unanswerable",
+            )
+        },
+        "confidently_wrong_of_answered": trust.get("confidently_wrong_of_answered"),
+        "right_of_answered": trust.get("right_of_answered"),
+        "refused_of_answerable": trust.get("refused_of_answerable"),
+        "refused_of_unanswerable": trust.get("refused_of_unanswerable"),
+        "quote_contains_gold": trust.get("quote_contains_gold"),
+        "words_per_answer": trust.get("words_per_answer"),
+        # Ceilings for the quote metric, on the same string/number questions.
+        "page_hit@1_on_quote_targets": rate(
+            targets, lambda r: (r.get("retrieval") or {}).get("hit@1", 0.0)
+        ),
+        "gold_page_in_context_on_quote_targets": rate(
+            targets, lambda r: (r.get("context_relevant") or 0) > 0
+        ),
+        "page_hit@1_answerable": (summary.get("retrieval") or {}).get("hit@1"),
+        "seconds": round(seconds, 1),
+        "seconds_per_question_median": round(statistics.median(per_answer), 2)
+        if per_answer
+        else None,
+    }
+
+
+def _decode_speed(generator: MLLM) -> float:
+    probe = generator.generate(
+        [Message.text("user", "Write a short paragraph about lighthouses.")],
+        GenerationOptions(max_tokens=128, temperature=0.0),
+    )
+    return round(probe.tokens_per_second, 1)
 
 
 if __name__ == "__main__":

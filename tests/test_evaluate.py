@@ -168,13 +168,17 @@ def test_run_resume_and_report(tiny_spec: DatasetSpec, tmp_path: Path) -> None:
     assert summary["questions"] == 3 and "hit@5" in summary["retrieval"]
     md, html = build_report(out)
     text = md.read_text()
-    assert (
-        "| fast-a |" in text and "| fast-b |" in text and "agreement with the answer check" in text
-    )
+    assert "| fast-a |" in text and "| fast-b |" in text
+    assert text.split("\n## ")[1].splitlines()[2].startswith("**Verdict:**")
+    # SmolLM2 as a judge may give no readable grade: then one line says so instead of a table.
+    assert "agreement with the answer check" in text or "No valid judge ran" in text
+    assert "## Trust: right, confidently wrong, refused" in text
     assert "gold evidence: zoo.pdf p.1" in text and "✓ gold" in text
-    assert (out / "report-assets" / "hit_at_k.png").is_file()
+    # Two pipelines that both find every page: one sentence instead of two identical curves.
+    plotted = (out / "report-assets" / "hit_at_k.png").is_file()
+    assert plotted != ("hit@k is not plotted: fast-a, fast-b have the same curve" in text)
     page = html.read_text()
-    assert "<table>" in page and "data:image/png;base64," in page
+    assert "<table>" in page and ("data:image/png;base64," in page) == plotted
     assert "src='http" not in page and 'src="http' not in page  # self-contained
 
 

@@ -1,9 +1,17 @@
-"""A deterministic answer check where the gold allows one (as MMLongBench scores).
+"""Deterministic answer checks where the gold allows one (as MMLongBench scores).
 
-Strings are compared normalised (case, punctuation, articles), numbers with a relative
-tolerance (percent signs and thousands separators ignored), lists as sets of normalised
-items; "Not answerable" gold is matched by a refusal. Free-form gold that none of these
-fit is not checked (None), rather than guessed.
+Two rules, because an answer and a quote are different things:
+
+- :func:`check_answer` scores a *short answer* (what a generator writes) by exact match:
+  strings compared normalised (case, punctuation, articles), lists as sets of normalised
+  items, numbers with a relative tolerance (percent signs and thousands separators
+  ignored). Every number the answer states beyond the question's own must be the gold
+  one: "41 or 65534" is not right for 65534, so an answer gains nothing from listing many.
+- :func:`quote_contains_gold` scores an *extractive* answer (quoted passages) on its own
+  terms: does the quote contain the gold, as a whole word or number.
+
+"Not answerable" gold is matched by a refusal. Free-form gold that none of these fit is
+not checked (None), rather than guessed.
 """
 
 from __future__ import annotations
@@ -13,6 +21,10 @@ import re
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+#: Citation markers such as "[2]" are references, not numbers the answer states.
+_CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+#: Formats whose gold is one string or one number: the quote rule's target questions.
+SINGLE_VALUE_FORMATS = frozenset({"str", "int", "float"})
 
 
 def normalise(text: str) -> str:
@@ -21,41 +33,99 @@ def normalise(text: str) -> str:
 
 
 def numbers(text: str) -> list[float]:
-    return [float(m.replace(",", "")) for m in _NUMBER.findall(text)]
+    return [float(m.replace(",", "")) for m in _NUMBER.findall(_CITATION.sub(" ", text))]
+
+
+def is_unanswerable_gold(gold: str | None) -> bool:
+    return gold is not None and gold.strip().lower() == "not answerable"
+
+
+def gold_kind(gold: str | None, answer_format: str | None = None) -> str | None:
+    """``"list"``, ``"number"``, ``"string"``, or None when the gold cannot be checked."""
+    if gold is None or is_unanswerable_gold(gold):
+        return None
+    fmt = (answer_format or "").lower()
+    if _as_list(gold) is not None or fmt == "list":
+        return "list"
+    if fmt in {"int", "float"} or (fmt in {"", "none"} and _is_number(gold)):
+        return "number" if numbers(gold) else None
+    return "string" if normalise(gold) else None
 
 
 def check_answer(
-    answer: str, *, answerable: bool, gold: str | None, answer_format: str | None = None
+    answer: str,
+    *,
+    answerable: bool,
+    gold: str | None,
+    answer_format: str | None = None,
+    question: str = "",
 ) -> bool | None:
-    """Is ``answer`` right by the gold, or None when the gold cannot be checked this way."""
+    """Is the short answer ``answer`` right by the gold (None: the gold cannot be checked).
+
+    ``question`` lets numbers the question itself states ("in 2015, how many…") pass
+    without counting as the answer's claims.
+    """
     if gold is None:
         return None
-    if gold.strip().lower() == "not answerable":
+    if is_unanswerable_gold(gold):
         return not answerable
     if not answerable:
         return False
-    fmt = (answer_format or "").lower()
-    items = _as_list(gold)
-    if items is not None or fmt == "list":
-        wanted = {normalise(i) for i in (items or [gold])}
-        got = normalise(answer)
-        return all(w in got for w in wanted)
-    if fmt in {"int", "float"} or (fmt == "" and _NUMBER.fullmatch(gold.strip().rstrip("%"))):
-        target = numbers(gold)
-        found = numbers(answer)
-        if not target:
-            return None
-        return any(_close(target[0], f) for f in found)
-    g, a = normalise(gold), normalise(answer)
-    if not g:
+    kind = gold_kind(gold, answer_format)
+    if kind == "list":
+        return all(w in normalise(answer) for w in _wanted(gold))
+    if kind == "number":
+        target = numbers(gold)[0]
+        asked = numbers(question)
+        stated = [
+            n for n in numbers(answer) if _close(target, n) or not any(_close(q, n) for q in asked)
+        ]
+        # Exact match: the answer states the gold number and no other.
+        return bool(stated) and all(_close(target, n) for n in stated)
+    if kind == "string":
+        g, a = normalise(gold), normalise(answer)
+        return g == a or (len(g.split()) <= 6 and _contains_phrase(a, g))
+    return None
+
+
+def quote_contains_gold(
+    quote: str, *, gold: str | None, answer_format: str | None = None
+) -> bool | None:
+    """Does the quoted passage contain the gold answer (None: no gold to look for)?
+
+    A number must appear as a number ("41" is not in "4100"), a string as whole words.
+    """
+    kind = gold_kind(gold, answer_format)
+    if kind is None or gold is None:
         return None
-    return g == a or (len(g.split()) <= 6 and re.search(rf"\b{re.escape(g)}\b", a) is not None)
+    if kind == "number":
+        target = numbers(gold)[0]
+        return any(_close(target, n) for n in numbers(quote))
+    text = normalise(quote)
+    wanted = _wanted(gold) if kind == "list" else {normalise(gold)}
+    return all(_contains_phrase(text, w) for w in wanted)
+
+
+def _wanted(gold: str) -> set[str]:
+    return {normalise(i) for i in (_as_list(gold) or [gold])}
+
+
+def _contains_phrase(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
+
+
+def _is_number(gold: str) -> bool:
+    return _NUMBER.fullmatch(gold.strip().rstrip("%").strip()) is not None
 
 
 def _close(a: float, b: float) -> bool:
-    return (
-        abs(a - b) <= max(1e-6, 0.01 * abs(a)) or abs(a * 100 - b) < 1e-6 or abs(a - b * 100) < 1e-6
-    )
+    if abs(a - b) <= max(1e-6, 0.01 * abs(a)):
+        return True
+    # A share written as a fraction or as a percentage (0.723 vs 72.3%); only a fraction
+    # can be one, or 41 would match 4100.
+    if min(abs(a), abs(b)) > 1:
+        return False
+    return abs(a * 100 - b) < 1e-6 or abs(a - b * 100) < 1e-6
 
 
 def _as_list(gold: str) -> list[str] | None:

@@ -50,3 +50,14 @@ def bootstrap_ci(
 
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
+
+
+def with_ci(values: Sequence[float]) -> dict[str, float | int]:
+    """Mean, 95% bootstrap interval and count, rounded for reports."""
+    low, high = bootstrap_ci(values)
+    return {
+        "mean": round(mean(values), 4),
+        "low": round(low, 4),
+        "high": round(high, 4),
+        "n": len(values),
+    }

@@ -20,12 +20,12 @@ import yaml
 from mmrag.api import RAG
 from mmrag.config import PipelineConfig, load_pipeline
 from mmrag.errors import ConfigError
-from mmrag.evaluate.answer_check import check_answer
 from mmrag.evaluate.dataset import Example
 from mmrag.evaluate.datasets import DatasetSpec
 from mmrag.evaluate.judge import Judge, JudgeCache
 from mmrag.evaluate.metrics import retrieval_metrics
 from mmrag.evaluate.summary import summarize
+from mmrag.evaluate.trust import is_extractive, verdict
 from mmrag.generate.choices import ChoiceMethod, choose
 from mmrag.memory import import_rap
 from mmrag.models.mllm import mllms
@@ -112,6 +112,7 @@ def evaluate_example(
         "tags": example.tags,
         "gold": example.answer,
         "answerable_gold": example.answerable,
+        "answer_format": example.metadata.get("answer_format"),
         "evidence": [ev.model_dump(mode="json") for ev in example.evidence],
     }
     if example.options:
@@ -131,6 +132,14 @@ def evaluate_example(
     record["retrieved"] = [_brief(i, key(spec, i) in gold) for i in items[:5]]
     if settings.generate:
         answer = rag.ask(example.question, image=example.image, user=example.user)
+        trust = verdict(
+            answer.text,
+            answered=answer.answerable,
+            extractive=is_extractive(rag.config, answer),
+            gold=example.answer,
+            answer_format=example.metadata.get("answer_format"),
+            question=example.question,
+        )
         record |= {
             "answer": answer.text,
             "answerable": answer.answerable,
@@ -140,12 +149,10 @@ def evaluate_example(
             else None,
             "citations": [c.to_dict() for c in answer.citations],
             "tokens": {"prompt": answer.prompt_tokens, "completion": answer.completion_tokens},
-            "check": check_answer(
-                answer.text,
-                answerable=answer.answerable,
-                gold=example.answer,
-                answer_format=example.metadata.get("answer_format"),
-            ),
+            # Scored by the rule that fits the answer: a quote by containment, a short
+            # answer by exact match (see mmrag.evaluate.trust).
+            "check": trust.correct,
+            "trust": trust.to_dict(),
             "context": [_brief(c, key(spec, c) in gold) for c in answer.context],
         }
         record["timings"] |= {f"ask_{k}": v for k, v in answer.timings.items()}

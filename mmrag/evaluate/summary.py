@@ -7,19 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from mmrag.evaluate.judge import METRICS
-from mmrag.evaluate.metrics import bootstrap_ci, mean
+from mmrag.evaluate.metrics import mean, with_ci
+from mmrag.evaluate.trust import tally
 
 RETRIEVAL_KEYS = ("hit@1", "hit@3", "hit@5", "hit@10", "recall@5", "ndcg@5", "ndcg@10", "mrr")
-
-
-def with_ci(values: Sequence[float]) -> dict[str, float | int]:
-    low, high = bootstrap_ci(values)
-    return {
-        "mean": round(mean(values), 4),
-        "low": round(low, 4),
-        "high": round(high, 4),
-        "n": len(values),
-    }
 
 
 def summarize(records: Sequence[dict[str, Any]], level: str) -> dict[str, Any]:
@@ -42,6 +33,11 @@ def summarize(records: Sequence[dict[str, Any]], level: str) -> dict[str, Any]:
             "context_precision": _precision(answered),
         }
         out["judge"] = _judge(answered)
+        trust = tally(
+            [r["trust"] | {"words": len(r["answer"].split())} for r in answered if r.get("trust")]
+        )
+        if trust:
+            out["trust"] = trust
     choices = [r for r in records if "picks" in r]
     if choices:
         out["choices"] = _choices(choices)

@@ -3,53 +3,23 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 from typing import Any
 
 from mmrag.evaluate.judge import METRICS
 from mmrag.evaluate.report import plots
-from mmrag.evaluate.report.data import ReportData, examples
+from mmrag.evaluate.report.blocks import Example, Figure, Item, Section, Table, ci, highlight
+from mmrag.evaluate.report.data import PipelineRun, ReportData, examples
+from mmrag.evaluate.report.trust_table import trust_table
+from mmrag.evaluate.report.verdict import verdict
 
+__all__ = ["Example", "Figure", "Item", "Section", "Table", "build", "ci"]
 
-@dataclass(slots=True)
-class Table:
-    header: list[str]
-    rows: list[list[str]]
-    note: str = ""
-
-
-@dataclass(slots=True)
-class Figure:
-    caption: str
-    png: bytes
-    name: str
-
-
-@dataclass(slots=True)
-class Item:
-    label: str
-    text: str
-    thumbnail: bytes | None = None
-
-
-@dataclass(slots=True)
-class Example:
-    pipeline: str
-    question: str
-    facts: list[tuple[str, str]]
-    items: list[Item] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Section:
-    title: str
-    blocks: list[Table | Figure | Example | str] = field(default_factory=list)
-
-
-def ci(stat: dict[str, Any] | None) -> str:
-    if not stat:
-        return "—"
-    return f"{stat['mean']:.3f} [{stat['low']:.3f}, {stat['high']:.3f}]"
+#: How to get grades a report can use when the judge gave none.
+JUDGE_HINT = (
+    "Judge with a real model: `mmrag eval run ... --judge-with openai` grades with the "
+    "`openai` pipeline's generator (any OpenAI-compatible server; set OPENAI_BASE_URL and "
+    "OPENAI_API_KEY)."
+)
 
 
 def build(data: ReportData, *, thumbnails: bool = True) -> list[Section]:
@@ -58,23 +28,20 @@ def build(data: ReportData, *, thumbnails: bool = True) -> list[Section]:
         f"Dataset **{m.get('dataset')}** ({m.get('questions')} questions, "
         f"gold at {m.get('level')} level); "
         f"pipelines: {', '.join(r.name for r in data.runs)}. Intervals are 95% bootstrap CIs "
-        "(1,000 resamples of the questions)."
+        "(1,000 resamples of the questions); the best value of each column is in bold."
     )
     judges = sorted(
         {r["judge_model"] for run in data.runs for r in run.records if "judge_model" in r}
     )
     if judges:
         intro += f" Answers judged by {', '.join(judges)}."
-    sections = [Section("Summary", [intro, _summary(data)])]
-    figures = [
-        Figure("hit@k per pipeline", png, "hit_at_k.png") for png in [plots.hit_curves(data)] if png
-    ] + [
-        Figure("context size vs answer accuracy", png, "context_vs_accuracy.png")
-        for png in [plots.context_vs_accuracy(data)]
-        if png
-    ]
-    if figures:
-        sections.append(Section("Plots", list(figures)))
+    sections = [Section("Summary", [*verdict(data), intro, _summary(data)])]
+    trust = trust_table(data)
+    if trust:
+        sections.append(Section("Trust: right, confidently wrong, refused", [trust]))
+    plotted = [p for p in (plots.hit_curves(data), plots.context_vs_accuracy(data)) if p]
+    if plotted:
+        sections.append(Section("Plots", list(plotted)))
     judged = _judge(data)
     if judged:
         sections.append(
@@ -101,44 +68,84 @@ def _summary(data: ReportData) -> Table:
         "context items",
         "refused",
     ]
-    rows = []
+    rows, stats = [], []
     for run in data.runs:
         s = run.summary
         r = s.get("retrieval", {})
         a = s.get("answers") or {}
-        j = s.get("judge") or {}
+        judged = _valid_judge(run, "answer_correctness")
+        numbers = [
+            r.get("hit@1"),
+            r.get("hit@5"),
+            r.get("mrr"),
+            r.get("ndcg@5"),
+            a.get("check_accuracy"),
+            judged,
+        ]
+        stats.append([None, *numbers, None, None])
         rows.append(
             [
                 run.name,
-                ci(r.get("hit@1")),
-                ci(r.get("hit@5")),
-                ci(r.get("mrr")),
-                ci(r.get("ndcg@5")),
-                ci(a.get("check_accuracy")),
-                ci(j.get("answer_correctness")),
+                *[ci(n) for n in numbers],
                 f"{a['context_items']:.2f}" if a else "—",
                 f"{a['refusal_rate']:.1%}" if a else "—",
             ]
         )
-    # Retrieval-only runs have no answer figures: leave out columns with nothing in them.
+    highlight(rows, stats, {i: "high" for i in range(1, 7)})
+    # Columns with nothing in them (retrieval-only runs, no valid judge) are left out.
     keep = [i for i in range(len(header)) if i == 0 or any(row[i] != "—" for row in rows)]
     header = [header[i] for i in keep]
     rows = [[row[i] for i in keep] for row in rows]
-    note = "answer check: normalised exact / number / list match against the gold answer."
-    return Table(header, rows, note if "answer check" in header else "")
+    notes = []
+    if "answer check" in header:
+        rules = {
+            run.name: " + ".join(sorted((run.summary.get("trust") or {}).get("rules") or {}))
+            for run in data.runs
+        }
+        named = ", ".join(f"{k}: {v}" for k, v in rules.items() if v)
+        notes.append(
+            "answer check: right by the gold, refusals of unanswerable questions included; "
+            + (f"rule per pipeline — {named} (see Trust)." if named else "normalised match.")
+        )
+    if _judge_ran(data) and "judge: correct" not in header:
+        notes.append("judge: no valid grade (see LLM-as-judge).")
+    return Table(header, rows, " ".join(notes))
+
+
+def _judge_ran(data: ReportData) -> bool:
+    return any(r.summary.get("judge") for r in data.runs)
+
+
+def _valid_judge(run: PipelineRun, metric: str) -> dict[str, Any] | None:
+    """A judge figure worth showing: one with at least one readable grade."""
+    stat = (run.summary.get("judge") or {}).get(metric)
+    return stat if stat and stat["invalid"] < 1.0 else None
 
 
 def _judge(data: ReportData) -> list[Table | Figure | Example | str]:
     runs = [r for r in data.runs if r.summary.get("judge")]
     if not runs:
         return []
+    models = sorted({r["judge_model"] for run in runs for r in run.records if "judge_model" in r})
+    by = f" from {', '.join(models)}" if models else ""
+    metrics = [m for m in METRICS if any(_valid_judge(run, m) for run in runs)]
+    if not metrics:
+        return [
+            f"No valid judge ran: every grade{by} was unreadable or failed (invalid 100%), "
+            "so no judge figures are shown. " + JUDGE_HINT
+        ]
     header = ["metric", *[r.name for r in runs]]
     rows = []
-    for metric in METRICS:
+    for metric in metrics:
         cells = []
         for run in runs:
             stat = run.summary["judge"].get(metric)
-            cells.append(f"{ci(stat)} (invalid {stat['invalid']:.0%})" if stat else "n/a")
+            if not stat:
+                cells.append("n/a")
+            elif stat["invalid"] >= 1.0:
+                cells.append("no valid grade")
+            else:
+                cells.append(f"{ci(stat)} (invalid {stat['invalid']:.0%})")
         rows.append([metric, *cells])
     agreement = []
     for run in runs:
@@ -149,7 +156,15 @@ def _judge(data: ReportData) -> list[Table | Figure | Example | str]:
         "Pass rates; a reply the parser could not read counts as a fail and is shown as invalid. "
         "Agreement with the deterministic check says how far this judge can be trusted."
     )
-    return [Table(header, rows, note)]
+    dropped = [
+        m for m in METRICS if m not in metrics and any(m in r.summary["judge"] for r in runs)
+    ]
+    blocks: list[Table | Figure | Example | str] = [Table(header, rows, note)]
+    if dropped:
+        blocks.append(
+            f"Not shown, no valid grade{by} in any pipeline: {', '.join(dropped)}. " + JUDGE_HINT
+        )
+    return blocks
 
 
 def _choices(data: ReportData) -> Table | None:
@@ -215,16 +230,11 @@ def _examples(data: ReportData, thumbnails: bool) -> list[Table | Figure | Examp
                 facts.append(("gold evidence", _evidence(record["evidence"])))
             if "answer" in record:
                 facts.append(("answer", record["answer"]))
-                facts.append(
-                    (
-                        "answer check",
-                        {True: "right", False: "wrong", None: "not checkable"}[record.get("check")],
-                    )
-                )
+                facts.append(("answer check", _check_fact(record)))
             if "picks" in record:
                 facts.append(("picked", ", ".join(str(p["option"]) for p in record["picks"])))
             for metric, grade in (record.get("judge") or {}).items():
-                if grade.get("status") != "n/a":
+                if grade.get("status") != "n/a" and _valid_judge(run, metric):
                     verdict = {True: "pass", False: "fail", None: grade.get("status")}[
                         grade.get("passed")
                     ]
@@ -244,6 +254,13 @@ def _examples(data: ReportData, thumbnails: bool) -> list[Table | Figure | Examp
             ]
             out.append(Example(run.name, record["question"], facts, items))
     return out
+
+
+def _check_fact(record: dict[str, Any]) -> str:
+    trust = record.get("trust")
+    if trust:
+        return f"{trust['outcome'].replace('_', ' ')} (by {trust['rule']})"
+    return {True: "right", False: "wrong", None: "not checkable"}[record.get("check")]
 
 
 def _evidence(evidence: list[dict[str, Any]]) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import re
 from pathlib import Path
 
-from mmrag.evaluate.report.content import Example, Figure, Section, Table
+from mmrag.evaluate.report.blocks import Example, Figure, Section, Table
 
 
 def markdown(title: str, sections: list[Section], folder: Path) -> Path:
@@ -108,15 +109,15 @@ def _inline(text: str) -> str:
     escaped = html.escape(text)
     while "**" in escaped:
         escaped = escaped.replace("**", "<b>", 1).replace("**", "</b>", 1)
-    return escaped
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
 
 
 def _html_table(table: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows
+        "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in table.rows
     )
-    note = f"<p class='note'>{html.escape(table.note)}</p>" if table.note else ""
+    note = f"<p class='note'>{_inline(table.note)}</p>" if table.note else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
 
 
