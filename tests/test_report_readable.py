@@ -245,3 +245,15 @@ def test_trust_section_says_which_rule_scored_each_pipeline(tmp_path: Path) -> N
     assert "Answers are scored by different rules" in md
     # Lowest share confidently wrong is bold: 28/40 (quotes) vs 25/35 (generate).
     assert "**0.700**" in rows["quotes"]
+
+
+def test_a_tie_names_every_pipeline_in_it(tmp_path: Path) -> None:
+    md, _ = _report(
+        tmp_path,
+        {
+            name: _records([float(x) for x in _split(hits)], _split(10))
+            for name, hits in (("a", 10), ("b", 20), ("c", 30))
+        },
+    )
+    assert "a, b and c tie on answer check (0.250)" in md
+    assert "rank the pipelines differently" not in md

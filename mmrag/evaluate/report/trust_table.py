@@ -29,8 +29,9 @@ HEADER = [
     "quote contains gold",
     "words per answer",
 ]
-#: Which way is better, per column index of HEADER (None: not ranked).
-BETTER: dict[int, str] = {3: "high", 4: "low", 5: "low", 6: "high", 7: "high"}
+#: Which way is better, per column index of HEADER. Refusal rates are not ranked: fewer
+#: refusals of answerable questions is not better when the answers given are wrong.
+BETTER: dict[int, str] = {3: "high", 4: "low", 7: "high"}
 
 
 def trust_table(data: ReportData) -> Table | None:

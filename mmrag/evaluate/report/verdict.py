@@ -31,6 +31,8 @@ class Ranking:
     lead: tuple[float, float] | None = None
     #: Questions both were scored on.
     lead_n: int = 0
+    #: Every pipeline with the best value, when more than one has it.
+    tied: tuple[str, ...] = ()
 
     @property
     def clear(self) -> bool:
@@ -38,14 +40,15 @@ class Ranking:
 
     @property
     def tie(self) -> bool:
-        return self.runner_value is not None and abs(self.value - self.runner_value) < 1e-9
+        return len(self.tied) > 1
 
     def describe(self, verb: str) -> str:
         head = f"**{self.best}** {verb} best ({self.metric} {self.value:.3f}"
         if self.runner_up is None or self.runner_value is None:
             return head + ")"
         if self.tie:
-            return f"{self.best} and {self.runner_up} tie on {self.metric} ({self.value:.3f})"
+            names = ", ".join(self.tied[:-1]) + f" and {self.tied[-1]}"
+            return f"{names} tie on {self.metric} ({self.value:.3f})"
         head += f"; next {self.runner_up} {self.runner_value:.3f}"
         if self.lead is None:
             return head + ")"
@@ -88,7 +91,8 @@ def rank(runs: list[PipelineRun], metric: str, score: PerQuestion) -> Ranking | 
     lead = None
     if shared:
         lead = bootstrap_ci([best_values[q] - runner_values[q] for q in shared])
-    return Ranking(metric, best, best_mean, runner, next_mean, lead, len(shared))
+    tied = tuple(name for m, name, _ in scored if abs(m - best_mean) < 1e-9)
+    return Ranking(metric, best, best_mean, runner, next_mean, lead, len(shared), tied)
 
 
 def verdict(data: ReportData) -> list[str]:
