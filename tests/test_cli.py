@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from mmrag.cli import app
+from mmrag import RAG
+from mmrag.cli import app, render
+from mmrag.cli.app import out
+from mmrag.schema import Node, NodeKind, ScoredNode
+from mmrag.timing import timed_load
+from tests.conftest import fast_pipeline
 
 runner = CliRunner()
 
@@ -137,3 +144,63 @@ def test_doctor_reports_the_offline_default_ready() -> None:
     assert data["pipelines"]["default"]["ready"] is True, data["pipelines"]
     names = {c["name"]: c["ok"] for c in data["components"]}
     assert names["model: SmolLM2-135M-Instruct"] and names["model: all-MiniLM-L6-v2"]
+
+
+def test_empty_memory_list_says_so(tmp_path: Path, fast_yaml: Path) -> None:
+    store = str(tmp_path / "store")
+    runner.invoke(app, ["ingest", str(_docs(tmp_path)), "-s", store, "-p", str(fast_yaml)])
+    result = runner.invoke(app, ["memory", "list", "-u", "alice", "-s", store])
+    assert result.exit_code == 0, result.output
+    assert "alice has no memories" in result.output and "mmrag memory add" in result.output
+
+
+class _SlowFirstUse:
+    """Wraps an embedder so its first use loads a "model" for a measurable while."""
+
+    def __init__(self, inner: Any, seconds: float) -> None:
+        self._inner, self._seconds, self._loaded = inner, seconds, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def embed(self, texts: Any, **kwargs: Any) -> Any:
+        if not self._loaded:
+            self._load()
+        return self._inner.embed(texts, **kwargs)
+
+    @timed_load
+    def _load(self) -> None:
+        time.sleep(self._seconds)
+        self._loaded = True
+
+
+def test_ask_timings_keep_model_loading_out_of_retrieval(tmp_path: Path) -> None:
+    """A first question used to report the model's loading as "retrieve 8.44 s"."""
+    rag = RAG.open(
+        tmp_path / "store", pipeline=fast_pipeline(generation={"answerer": "extractive"})
+    )
+    rag.ingest(_docs(tmp_path))
+    rag.components.__dict__["text_embedder"] = _SlowFirstUse(rag.components.text_embedder, 0.5)
+    timings = rag.ask("What do tapirs have?").timings
+    assert list(timings) == ["load", "retrieve", "generate", "total"]
+    assert timings["load"] >= 0.5 and timings["retrieve"] < 0.5
+    assert timings["total"] >= timings["load"] + timings["retrieve"] + timings["generate"] - 0.01
+    assert rag.ask("Do sloths move slowly?").timings["load"] == 0.0  # loaded once
+
+
+def test_search_footer_separates_loading(tmp_path: Path, fast_yaml: Path) -> None:
+    store = str(tmp_path / "store")
+    runner.invoke(app, ["ingest", str(_docs(tmp_path)), "-s", store, "-p", str(fast_yaml)])
+    result = runner.invoke(app, ["search", "sloths", "-s", store, "-k", "1"])
+    footer = result.output.strip().splitlines()[-1]
+    assert footer.startswith("1 results · load ") and " retrieve " in footer
+
+
+def test_image_search_shows_image_similarity() -> None:
+    node = Node(id="n1", kind=NodeKind.IMAGE, doc_id="d1", source="photos/dog.jpg", image_id="i1")
+    hit = ScoredNode(node, 0.0328, scores={"image_vector": {"rank": 1.0, "score": 0.9312}})
+    with out.capture() as captured:
+        render.hits([hit], "Results for the query image", text_query=False, image_query=True)
+    table = captured.get()
+    assert "image similarity" in table and "0.931" in table
+    assert "0.0328" not in table  # the fusion score says nothing to the reader

@@ -25,6 +25,7 @@ from mmrag.cli.app import (
 from mmrag.config import available_pipelines, load_pipeline
 from mmrag.retrieve import SearchFilter, parse_pages
 from mmrag.schema import NodeKind
+from mmrag.timing import LoadSplit
 
 
 @app.command()
@@ -108,11 +109,20 @@ def search(
             raise typer.BadParameter(str(exc), param_hint="--pages") from exc
         filters = SearchFilter(kinds=tuple(kind or ()), pages=page_range)
         rag = RAG.open(store, pipeline=pipeline, create=False)
+        # Models load on first use: the footer tells that apart from the search itself.
+        split = LoadSplit()
         results = rag.search(query, image=image, user=user, k=k, source=source, filters=filters)
+        split.lap("retrieve")
     if json_out:
         out.print_json(data=[h.to_dict() for h in results])
         return
-    render.hits(results, f"Results for {query!r}" if query else "Results for the query image")
+    render.hits(
+        results,
+        f"Results for {query!r}" if query else "Results for the query image",
+        text_query=bool(query),
+        image_query=image is not None,
+    )
+    render.footer(f"{len(results)} results", split.timings())
 
 
 @app.command()

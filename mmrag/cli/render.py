@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.table import Table
@@ -35,21 +35,34 @@ def ingest_report(report: IngestReport) -> None:
         err.print(line, highlight=False, soft_wrap=True)
 
 
-def hits(results: Sequence[ScoredNode], title: str, *, scores: bool = True) -> None:
+def hits(
+    results: Sequence[ScoredNode],
+    title: str,
+    *,
+    scores: bool = True,
+    text_query: bool = True,
+    image_query: bool = False,
+) -> None:
+    """A table of hits. For a query image it shows each hit's image similarity (cosine
+    of the image features, 1.0 for the same picture): the rank-fusion score of an
+    image-only search (about 2/61 for every hit) would tell the reader nothing."""
     if not results:
         out.print("No results.")
         return
     table = Table(title=title)
-    columns = (
-        ["#", "score", "kind", "source", "page", "text"]
-        if scores
-        else ["#", "kind", "source", "page", "text"]
-    )
-    for column in columns:
+    score_columns = ["score"] if scores and text_query else []
+    if scores and image_query:
+        score_columns.append("image similarity")
+    for column in ["#", *score_columns, "kind", "source", "page", "text"]:
         table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
     for rank, hit in enumerate(results, start=1):
         n = hit.node
-        row = [str(rank), f"{hit.score:.4f}"] if scores else [str(rank)]
+        row = [str(rank)]
+        if "score" in score_columns:
+            row.append(f"{hit.score:.4f}")
+        if "image similarity" in score_columns:
+            similarity = hit.scores.get("image_vector", {}).get("score")
+            row.append("—" if similarity is None else f"{similarity:.3f}")
         row += [
             n.kind.value,
             Path(n.source).name,
@@ -58,6 +71,13 @@ def hits(results: Sequence[ScoredNode], title: str, *, scores: bool = True) -> N
         ]
         table.add_row(*row)
     out.print(table)
+
+
+def footer(what: str, timings: Mapping[str, float]) -> None:
+    """One dim line on stderr: what was done, then seconds per stage (``load`` is model
+    loading on first use, kept apart so that "retrieve" means retrieval)."""
+    stages = " · ".join(f"{name} {seconds:.2f}s" for name, seconds in timings.items())
+    err.print(Text(f"{what} · {stages}", style="dim"), highlight=False)
 
 
 def answer_sources(answer: Answer, *, table: bool = True) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from PIL import Image
@@ -17,6 +16,7 @@ from mmrag.models.summarize import ImageContext
 from mmrag.retrieve import Retriever, SearchFilter
 from mmrag.schema import Answer, MemoryRef, ScoredNode
 from mmrag.store import Store
+from mmrag.timing import LoadSplit
 
 
 class Asker:
@@ -35,11 +35,11 @@ class Asker:
         filters: SearchFilter | None = None,
         memories: list[MemoryRef] | None = None,
     ) -> Answer:
-        started = time.perf_counter()
+        split = LoadSplit()
         prompt = self.prepare(question, image=image, user=user, filters=filters, memories=memories)
-        retrieved = time.perf_counter()
+        split.lap("retrieve")
         answer = self._answerer().answer(question, prompt)
-        return _timed(answer, started, retrieved)
+        return _timed(answer, split)
 
     def ask_stream(
         self,
@@ -50,11 +50,11 @@ class Asker:
         filters: SearchFilter | None = None,
         memories: list[MemoryRef] | None = None,
     ) -> Iterator[str | Answer]:
-        started = time.perf_counter()
+        split = LoadSplit()
         prompt = self.prepare(question, image=image, user=user, filters=filters, memories=memories)
-        retrieved = time.perf_counter()
+        split.lap("retrieve")
         for item in self._answerer().stream(question, prompt):
-            yield _timed(item, started, retrieved) if isinstance(item, Answer) else item
+            yield _timed(item, split) if isinstance(item, Answer) else item
 
     def prepare(
         self,
@@ -147,10 +147,8 @@ class Asker:
         return ImagePart.from_pil(image, summary=summary, fmt="JPEG")
 
 
-def _timed(answer: Answer, started: float, retrieved: float) -> Answer:
-    answer.timings = {
-        "retrieve": round(retrieved - started, 3),
-        **answer.timings,
-        "total": round(time.perf_counter() - started, 3),
-    }
+def _timed(answer: Answer, split: LoadSplit) -> Answer:
+    """Seconds spent loading models (on first use), retrieving and generating, and in all."""
+    split.lap("generate")
+    answer.timings = split.timings()
     return answer

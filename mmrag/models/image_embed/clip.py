@@ -30,6 +30,7 @@ from mmrag.models.deps import require
 from mmrag.models.image_embed.base import image_embedders
 from mmrag.models.precision import Precision, autocast
 from mmrag.registry import BackendConfig
+from mmrag.timing import timed_load
 
 T = TypeVar("T")
 
@@ -126,6 +127,7 @@ class TransformersCLIP(_CLIPEmbedder):
         return self._embed(texts, encode)
 
     @cached_property
+    @timed_load
     def _loaded(self) -> tuple[Any, Any]:
         torch = _torch("transformers")
         transformers = require("transformers", extra="transformers", purpose="CLIP embeddings")
@@ -191,6 +193,7 @@ class OpenCLIP(_CLIPEmbedder):
         return self._embed(texts, encode)
 
     @cached_property
+    @timed_load
     def _loaded(self) -> tuple[Any, Any, Any, int]:
         """(model, image preprocessing, tokenizer, embedding size)."""
         open_clip = _import_open_clip()

@@ -23,6 +23,7 @@ from mmrag.models.deps import require
 from mmrag.models.image_embed.base import image_embedders
 from mmrag.models.precision import Precision, autocast
 from mmrag.registry import BackendConfig
+from mmrag.timing import timed_load
 
 _INPUT_SIZE = 224
 _CROP_FRACTION = 224 / 256
@@ -95,6 +96,7 @@ class EfficientNetLite0:
             return out
 
     @cached_property
+    @timed_load
     def _net(self) -> Any:
         torch = require("torch", extra="local", purpose="EfficientNet-lite0 image features")
         model_mod = require(

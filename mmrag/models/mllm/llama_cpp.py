@@ -30,6 +30,7 @@ from mmrag.models.mllm.base import (
     require_text,
 )
 from mmrag.registry import BackendConfig
+from mmrag.timing import timed_load
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ class LlamaCppMLLM:
     def _with_logits(self) -> Any:
         return self._load(logits_all=True)
 
+    @timed_load
     def _load(self, *, logits_all: bool) -> Any:
         llama_cpp = require(
             "llama_cpp", extra="local", purpose="llama.cpp models", package="llama-cpp-python"

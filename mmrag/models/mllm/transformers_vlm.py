@@ -51,6 +51,7 @@ from mmrag.models.mllm.transformers_decoding import (
     token_logprobs,
 )
 from mmrag.registry import BackendConfig
+from mmrag.timing import timed_load
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,7 @@ class TransformersVLM:
                 self._loaded = self._load_from_config()
             return self._loaded
 
+    @timed_load
     def _load_from_config(self) -> tuple[Any, Any]:
         transformers = _transformers()
         # Loading bars would break through mmrag's own progress display.

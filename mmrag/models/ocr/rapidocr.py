@@ -15,6 +15,7 @@ from mmrag.errors import ModelError
 from mmrag.models.deps import require
 from mmrag.models.ocr.base import OcrResult, ocr_engines
 from mmrag.registry import BackendConfig
+from mmrag.timing import timed_load
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class RapidOcr:
         return results
 
     @cached_property
+    @timed_load
     def _engine(self) -> Any:
         mod = require("rapidocr", extra="local", purpose="RapidOCR")
         params: dict[str, Any] = {

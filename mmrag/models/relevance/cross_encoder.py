@@ -13,6 +13,7 @@ from mmrag.models.mllm.base import BackendUnavailableError
 from mmrag.models.relevance.base import Candidates, item_text, relevancy_scorers
 from mmrag.registry import BackendConfig
 from mmrag.schema import ScoredNode
+from mmrag.timing import timed_load
 
 
 class CrossEncoderConfig(BackendConfig):
@@ -46,6 +47,7 @@ class CrossEncoderScorer:
         return [float(s) for s in scores]
 
     @cached_property
+    @timed_load
     def _model(self) -> Any:
         st = require("sentence_transformers", extra="local", purpose="cross-encoder scoring")
         try:

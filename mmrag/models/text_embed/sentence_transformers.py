@@ -16,6 +16,7 @@ from mmrag.models.deps import require
 from mmrag.models.precision import Precision, autocast
 from mmrag.models.text_embed.base import text_embedders
 from mmrag.registry import BackendConfig
+from mmrag.timing import timed_load
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     @cached_property
+    @timed_load
     def _model(self) -> Any:
         st = require(
             "sentence_transformers", extra="local", purpose="The sentence-transformers embedder"
