@@ -79,3 +79,34 @@ def test_store_reads_load_no_models(args: list[str], default_store: Path) -> Non
     assert "lancedb" in modules  # the probe really ran the command on the store
     heavy = {*MODEL_LIBRARIES, *LOADERS} & modules
     assert not heavy, f"mmrag {' '.join(args)} imported {sorted(heavy)}"
+
+
+def test_top_level_cli_py_is_the_mmrag_command(tmp_path: Path) -> None:
+    """`python cli.py ingest …` from any folder behaves as `mmrag ingest …`."""
+    cli = Path(__file__).resolve().parents[1] / "cli.py"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Tapirs have short trunks.", encoding="utf-8")
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(
+        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
+        "image_embedder: null\nocr: null\nsummarizer: null\n",
+        encoding="utf-8",
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(cli), *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    ingested = run("ingest", "docs", "--store", "store", "--pipeline", str(fast), "--json")
+    assert ingested.returncode == 0, ingested.stderr
+    assert json.loads(ingested.stdout)["ingested"] == 1
+    stats = run("stats", "--store", "store", "--json")
+    assert json.loads(stats.stdout)["files"] == 1
+    missing = run("search", "tapirs", "--store", "nowhere")
+    assert missing.returncode == 1 and "no store at nowhere" in missing.stderr
