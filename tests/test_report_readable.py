@@ -257,3 +257,20 @@ def test_a_tie_names_every_pipeline_in_it(tmp_path: Path) -> None:
     )
     assert "a, b and c tie on answer check (0.250)" in md
     assert "rank the pipelines differently" not in md
+
+
+def test_eval_report_prints_the_verdict(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mmrag.cli import app
+
+    folder = _folder(
+        tmp_path,
+        {
+            "a": _records([float(x) for x in _split(30)], _split(30)),
+            "b": _records([float(x) for x in _split(10)], _split(10)),
+        },
+    )
+    result = CliRunner().invoke(app, ["eval", "report", "--no-thumbnails", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert " ".join(result.output.split()).startswith("Verdict: a retrieves best (hit@5 0.750")

@@ -123,8 +123,11 @@ def report(
     ] = True,
 ) -> None:
     """Write report.md and a self-contained report.html comparing the pipelines."""
-    from mmrag.evaluate.report import build_report
+    from mmrag.evaluate.report import build_report, report_verdict
 
     with handle_errors():
         md, html = build_report(folder, thumbnails=thumbnails)
+        lines = report_verdict(folder)
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
     out.print(f"wrote {md} and {html}")

@@ -20,4 +20,11 @@ def build_report(folder: str | Path, *, thumbnails: bool = True) -> tuple[Path, 
     )
 
 
-__all__ = ["build_report"]
+def report_verdict(folder: str | Path) -> list[str]:
+    """The report's verdict lines (Markdown emphasis removed), to print in a terminal."""
+    from mmrag.evaluate.report.verdict import verdict
+
+    return [line.replace("**", "") for line in verdict(data.load(Path(folder)))]
+
+
+__all__ = ["build_report", "report_verdict"]
