@@ -145,11 +145,15 @@ class RAG:
         prune: bool = False,
         show_progress: bool = False,
         progress: IngestProgress | None = None,
+        allow_links_outside: Sequence[str | Path] = (),
     ) -> IngestReport:
         """Ingest files and directories; unchanged files are skipped.
 
         ``user=None`` adds to the shared corpus that every user can search; a user name
-        adds to that user's private namespace.
+        adds to that user's private namespace. Only regular files inside ``paths`` are
+        read, and images that Markdown/HTML files link to only when they lie inside
+        ``paths`` too, or inside a folder of ``allow_links_outside``; symlinks leading
+        elsewhere and refused links are listed in the report, never read.
         """
         if isinstance(paths, str | Path):
             paths = [paths]
@@ -161,7 +165,13 @@ class RAG:
             progress = RichProgress()
         ingestor = Ingestor(self.store, self.components)
         return ingestor.run(
-            paths, user=user, include=include, exclude=exclude, prune=prune, progress=progress
+            paths,
+            user=user,
+            include=include,
+            exclude=exclude,
+            prune=prune,
+            progress=progress,
+            allow_links_outside=allow_links_outside,
         )
 
     def search(

@@ -78,6 +78,12 @@ class IngestConfig(_Section):
     #: Files are written to the store in groups of about this many pages + images; each
     #: group is one atomic commit, so an interrupted ingest loses at most one group of work.
     commit_every: int = Field(default=64, ge=1)
+    #: Images a Markdown/HTML file links to are not read beyond this size (MB).
+    max_linked_file_mb: float = Field(default=64.0, gt=0)
+
+
+#: Ingest settings added after stores existed; see ``PipelineConfig.ingest_fingerprint``.
+_LATER_INGEST_LIMITS = ("max_linked_file_mb",)
 
 
 class AdaptiveKConfig(_Section):
@@ -250,6 +256,10 @@ class PipelineConfig(_Section):
         keys = ("text_embedder", "image_embedder", "ocr", "summarizer", "chunking", "ingest")
         payload = self.model_dump(mode="json", include=set(keys))
         payload["ingest"].pop("commit_every", None)
+        # Limits added later count only once changed: upgrading must not re-ingest a store.
+        for key in _LATER_INGEST_LIMITS:
+            if payload["ingest"].get(key) == IngestConfig.model_fields[key].default:
+                payload["ingest"].pop(key)
         blob = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import struct
@@ -14,8 +15,10 @@ import pymupdf
 import pytest
 from conftest import fast_pipeline, make_pdf, png_bytes, text_image
 from PIL import Image
+from typer.testing import CliRunner
 
 from mmrag import RAG
+from mmrag.cli import app
 from mmrag.ingest.report import FileFailure, IngestReport
 
 BASELINE_TEXT = "Axolotls regrow their limbs after injury in cold mountain lakes."
@@ -168,6 +171,12 @@ def unknown_extension(d: Path) -> Path:
     return path
 
 
+def png_named_pdf(d: Path) -> Path:
+    path = d / "picture.pdf"
+    path.write_bytes(png_bytes(text_image("I AM A PNG", size=(400, 300))))
+    return path
+
+
 def empty_html(d: Path) -> Path:
     path = d / "blank.html"
     path.write_text("<html><head><script>track()</script></head><body> </body></html>", "utf-8")
@@ -189,6 +198,8 @@ BAD_FILES: list[tuple[str, BadMaker, list[str]]] = [
     ("undecodable-txt", undecodable_txt, ["utf-8", "encoding"]),
     ("unknown-extension", unknown_extension, ["unsupported file type", ".xyz"]),
     ("empty-html", empty_html, ["no visible text"]),
+    # Used to count as ingested, with 0 nodes and no line.
+    ("png-named-pdf", png_named_pdf, ["png image", "not a pdf", "rename it to .png"]),
 ]
 
 
@@ -277,6 +288,7 @@ def test_unsupported_file_inside_a_directory_is_counted_not_failed(
     assert report.ok
     assert report.failed == []
     assert report.unsupported == 2
+    assert sorted(Path(p).name for p in report.unsupported_files) == ["data.xyz", "sheet.xlsx"]
     assert report.ingested == 1
 
 
@@ -453,3 +465,79 @@ def test_stored_pdf_truncated_later_keeps_its_nodes(fast_rag: RAG, tmp_path: Pat
     _age(path, 60)
     report = fast_rag.ingest([path])
     assert fast_rag.store.count(user=None) == before, report.to_dict()
+
+
+# -- hostile folders: one line per odd entry, nothing outside the roots ---------------
+
+
+def test_symlink_loop_costs_one_line_not_the_run(fast_rag: RAG, tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    os.symlink("b.txt", d / "a.txt")
+    os.symlink("a.txt", d / "b.txt")
+    (d / "ok.txt").write_text(GOOD_TEXT, encoding="utf-8")
+    report = fast_rag.ingest([d])  # raised RuntimeError from discovery before
+    assert report.ok
+    assert report.ingested == 1
+    assert sorted(Path(f.path).name for f in report.ignored) == ["a.txt", "b.txt"]
+    assert all("symlink loop" in f.reason for f in report.ignored)
+    assert top_hit(fast_rag, "zebrafish delta")[0] == str((d / "ok.txt").resolve())
+
+
+@pytest.mark.timeout(60)
+def test_fifo_with_a_known_suffix_does_not_hang(fast_rag: RAG, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.txt")
+    (tmp_path / "ok.txt").write_text(GOOD_TEXT, encoding="utf-8")
+    report = fast_rag.ingest([tmp_path])  # blocked forever reading the pipe before
+    assert report.ingested == 1
+    assert [(Path(f.path).name, "named pipe" in f.reason) for f in report.ignored] == [
+        ("pipe.txt", True)
+    ]
+
+
+def test_linked_file_outside_the_roots_is_not_stored_unless_allowed(
+    fast_rag: RAG, tmp_path: Path
+) -> None:
+    rag = fast_rag
+    docs, outside = tmp_path / "docs", tmp_path / "outside"
+    docs.mkdir()
+    outside.mkdir()
+    text_image("OUTSIDE", size=(300, 200)).save(outside / "secret.png")
+    guide = docs / "guide.md"
+    guide.write_text(f"# Guide\n\n{GOOD_TEXT}\n\n![s](../outside/secret.png)\n", "utf-8")
+
+    report = rag.ingest([docs])
+    assert report.ok and report.ingested == 1 and report.images == 0
+    assert len(report.warnings) == 1
+    assert "../outside/secret.png" in report.warnings[0]
+    assert "outside the folders being ingested" in report.warnings[0]
+
+    guide.write_text(guide.read_text("utf-8") + "\nChanged.\n", "utf-8")
+    allowed = rag.ingest([docs], allow_links_outside=[outside])
+    assert allowed.ok and allowed.images == 1 and allowed.warnings == []
+
+
+def test_plain_cli_output_names_warnings_ignored_and_unsupported(tmp_path: Path) -> None:
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(
+        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
+        "image_embedder: null\nocr: null\nsummarizer: null\n",
+        encoding="utf-8",
+    )
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "guide.md").write_text(f"{GOOD_TEXT}\n\n![l](https://example.com/l.png)\n", "utf-8")
+    (d / "data.xyz").write_text("no loader", encoding="utf-8")
+    os.symlink("nowhere.txt", d / "dangling.txt")
+    args = ["ingest", str(d), "-s", str(tmp_path / "store"), "-p", str(fast)]
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # Before, the remote image showed only with --json, the others only as a count.
+    assert any("warning:" in x and "remote image not fetched" in x for x in lines)
+    assert any("not read:" in x and "dangling.txt" in x and "dangling" in x for x in lines)
+    assert any("unsupported:" in x and "data.xyz" in x for x in lines)
+    report = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert report["unsupported"] == len(report["unsupported_files"]) == 1

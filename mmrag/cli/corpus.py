@@ -47,13 +47,23 @@ def ingest(
     prune: Annotated[
         bool, typer.Option("--prune", help="Forget files under PATHS that no longer exist.")
     ] = False,
+    allow_links_outside: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--allow-links-outside",
+            help="Also read linked images and follow symlinks into this folder (repeatable). "
+            "By default only files inside PATHS are read.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Add files to the store. Unchanged files are skipped; changed files are replaced.
 
     Files that cannot be read are reported one per line and skipped; the run goes on and
-    exits with status 1 at the end if any failed.
+    exits with status 1 at the end if any failed. Entries that are not regular files
+    inside PATHS (symlink loops, named pipes, links leading outside) are named, not read.
     """
+    live = not json_out and err.is_terminal
     with handle_errors():
         rag = RAG.open(store, pipeline=pipeline)
         report = rag.ingest(
@@ -62,12 +72,14 @@ def ingest(
             include=include or (),
             exclude=exclude or (),
             prune=prune,
-            show_progress=not json_out and err.is_terminal,
+            show_progress=live,
+            allow_links_outside=allow_links_outside or (),
         )
     if json_out:
         out.print_json(data=report.to_dict())
     else:
-        render.ingest_report(report)
+        # The live progress display has already printed the warnings as they came.
+        render.ingest_report(report, warnings=not live)
     if not report.ok:
         raise typer.Exit(1)
 

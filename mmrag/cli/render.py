@@ -14,7 +14,9 @@ from mmrag.ingest import IngestReport
 from mmrag.schema import Answer, ScoredNode
 
 
-def ingest_report(report: IngestReport) -> None:
+def ingest_report(report: IngestReport, *, warnings: bool = True, listed: int = 20) -> None:
+    """The summary line, then one line per failure, ignored entry and (with ``warnings``)
+    warning; unsupported files are named too, the first ``listed`` of them."""
     parts = [
         f"{report.ingested} ingested",
         f"{report.unchanged} unchanged",
@@ -24,6 +26,8 @@ def ingest_report(report: IngestReport) -> None:
         parts.append(f"{report.skipped} skipped")
     if report.pruned:
         parts.append(f"{report.pruned} pruned")
+    if report.ignored:
+        parts.append(f"{len(report.ignored)} not regular files or outside, not read")
     if report.unsupported:
         parts.append(f"{report.unsupported} unsupported files ignored")
     err.print(
@@ -31,8 +35,21 @@ def ingest_report(report: IngestReport) -> None:
         f"{report.nodes_written} nodes written in {report.seconds:.1f}s"
     )
     for failure in report.failed:
-        line = Text.assemble(("failed: ", "red"), f"{failure.path}: {failure.reason}")
-        err.print(line, highlight=False, soft_wrap=True)
+        _line("failed: ", "red", f"{failure.path}: {failure.reason}")
+    for entry in report.ignored:
+        _line("not read: ", "yellow", f"{entry.path}: {entry.reason}")
+    for path in report.unsupported_files[:listed]:
+        _line("unsupported: ", "dim", f"{path}: no loader for '{Path(path).suffix}' files")
+    if len(report.unsupported_files) > listed:
+        more = len(report.unsupported_files) - listed
+        _line("unsupported: ", "dim", f"… and {more} more (--json lists them all)")
+    if warnings:
+        for warning in report.warnings:
+            _line("warning: ", "yellow", warning)
+
+
+def _line(label: str, style: str, text: str) -> None:
+    err.print(Text.assemble((label, style), text), highlight=False, soft_wrap=True)
 
 
 def hits(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -41,6 +42,21 @@ class DocImage:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ImageLink:
+    """An image a Markdown or HTML document refers to (path, ``file:`` URL, data URI, URL).
+
+    Loaders only record links; ingest reads the linked files afterwards, under the read
+    scope of the run (see :mod:`mmrag.ingest.scope`), so a loader never opens anything
+    but its own file.
+    """
+
+    src: str
+    caption: str
+    #: Relative links are relative to this folder (the linking document's).
+    base_dir: Path
+
+
 @dataclass(slots=True)
 class LoadedDocument:
     source: str
@@ -51,5 +67,7 @@ class LoadedDocument:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: Non-fatal problems (an unreadable embedded image, a missing linked file).
     warnings: list[str] = field(default_factory=list)
+    #: Images referred to by the document, read by :func:`mmrag.ingest.loading.load_file`.
+    links: list[ImageLink] = field(default_factory=list)
     #: Set when the file was read fine but holds nothing worth indexing (a tiny icon).
     skip_reason: str | None = None

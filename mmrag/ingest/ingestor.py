@@ -49,20 +49,23 @@ class Ingestor:
         exclude: Sequence[str] = (),
         prune: bool = False,
         progress: IngestProgress | None = None,
+        allow_links_outside: Sequence[str | Path] = (),
     ) -> IngestReport:
-        """Ingest ``paths`` into ``user``'s namespace (``None``: the shared corpus)."""
+        """Ingest ``paths`` into ``user``'s namespace (``None``: the shared corpus).
+
+        Files, symlinks and linked images are read only inside ``paths`` (see
+        :mod:`mmrag.ingest.scope`) and the folders in ``allow_links_outside``.
+        """
         ns = validate_user(user)
         progress = progress or NullProgress()
         report = IngestReport()
         started = time.monotonic()
-        found = discover(paths, include=include, exclude=exclude)
-        report.files_seen = len(found.files)
-        report.unsupported = found.unsupported
-        report.failed.extend(FileFailure(p, "no such file or directory") for p in found.missing)
+        found = discover(paths, include=include, exclude=exclude, allow_outside=allow_links_outside)
+        report.add_discovery(found)
         ledger = self.store.files.records(ns)
         settings = self.components.config.ingest
         current = self._heal(ns, ledger, report, progress)
-        reader = FileReader(ns, settings, self.fingerprint, current, self.timer)
+        reader = FileReader(ns, settings, self.fingerprint, current, self.timer, found.scope)
         group: list[Loaded] = []
         touched: list[FileRecord] = []
         progress.start(len(found.files))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat as stat_mode
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,7 +20,8 @@ from pathlib import Path
 from mmrag.config import IngestConfig
 from mmrag.errors import LoaderError
 from mmrag.ingest.document import LoadedDocument
-from mmrag.ingest.loaders import loader_for
+from mmrag.ingest.loading import load_file
+from mmrag.ingest.scope import ReadScope, kind_of
 from mmrag.schema import content_digest
 from mmrag.store import FileRecord
 from mmrag.timing import StageTimer
@@ -55,12 +58,16 @@ class FileReader:
     fingerprint: str
     ledger: dict[str, FileRecord]
     timer: StageTimer
+    #: Where linked images may be read from; None: each document's own folder.
+    scope: ReadScope | None = None
 
     def read(self, path: Path) -> ReadOutcome:
         """Compare ``path`` with its ledger record and load it if it changed."""
         old = self.ledger.get(str(path))
         try:
             stat = path.stat()
+            if not stat_mode.S_ISREG(stat.st_mode):  # replaced since discovery looked
+                return Failed(str(path), f"{kind_of(stat.st_mode)}; not read")
             current = old is not None and old.fingerprint == self.fingerprint
             if old and current and (old.size, old.mtime) == (stat.st_size, stat.st_mtime):
                 return Unchanged(old)
@@ -69,7 +76,7 @@ class FileReader:
                 old.mtime = stat.st_mtime
                 return Unchanged(old, touched=True)
             with self.timer.stage("load"):
-                doc = loader_for(path).load(path, self.settings)
+                doc = load_file(path, self.settings, self.scope)
         except LoaderError as exc:
             return Failed(str(path), exc.reason)
         except OSError as exc:
@@ -112,7 +119,11 @@ def read_ahead(
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    # Non-blocking: a FIFO put in the file's place since the stat must not hang the run.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat_mode.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is no longer a regular file")
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

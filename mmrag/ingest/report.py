@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mmrag.ingest.discover import Discovery
 
 
 @dataclass(slots=True)
@@ -18,6 +21,7 @@ class IngestReport:
     ingested: int = 0
     unchanged: int = 0
     skipped: int = 0
+    #: How many files inside the given folders have no loader (``unsupported_files``).
     unsupported: int = 0
     pruned: int = 0
     failed: list[FileFailure] = field(default_factory=list)
@@ -29,6 +33,20 @@ class IngestReport:
     #: Wall time per stage (load, ocr_scans, ocr_images, chunking, image_features, …).
     stage_seconds: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    #: The files counted in ``unsupported``, by path.
+    unsupported_files: list[str] = field(default_factory=list)
+    #: Entries not read at all, with why: symlink loops, dangling symlinks, symlinks
+    #: leading outside the given folders, named pipes, devices (not failures: folders hold
+    #: all sorts, but each is named).
+    ignored: list[FileFailure] = field(default_factory=list)
+
+    def add_discovery(self, found: Discovery) -> None:
+        """Count and name what discovery took and what it left out."""
+        self.files_seen = len(found.files)
+        self.unsupported_files = [str(p) for p in found.unsupported]
+        self.unsupported = len(self.unsupported_files)
+        self.ignored = [FileFailure(s.path, s.reason) for s in found.skipped]
+        self.failed.extend(FileFailure(p, "no such file or directory") for p in found.missing)
 
     @property
     def ok(self) -> bool:

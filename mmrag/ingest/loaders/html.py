@@ -9,9 +9,8 @@ from bs4 import BeautifulSoup
 
 from mmrag.config import IngestConfig
 from mmrag.errors import LoaderError
-from mmrag.ingest.document import LoadedDocument, TextBlock
+from mmrag.ingest.document import ImageLink, LoadedDocument, TextBlock
 from mmrag.ingest.loaders.base import register_loader
-from mmrag.ingest.loaders.linked import add_linked_image
 from mmrag.ingest.text_decoding import read_text
 
 _INVISIBLE = ["script", "style", "noscript", "template", "svg", "head"]
@@ -25,13 +24,13 @@ class HtmlLoader:
         title = soup.title.get_text(strip=True) if soup.title else ""
         out = LoadedDocument(source=str(path), pages=1, metadata={"title": title} if title else {})
         for img in soup.find_all("img"):
-            add_linked_image(out, str(img.get("src") or ""), _caption(img), path.parent, settings)
+            out.links.append(ImageLink(str(img.get("src") or ""), _caption(img), path.parent))
         for tag in soup(_INVISIBLE):
             tag.decompose()
         text = soup.get_text("\n", strip=True)
         if title and not text.startswith(title):
             text = f"{title}\n{text}"
-        if not text.strip() and not out.images:
+        if not text.strip() and not out.links:
             raise LoaderError(path, "HTML page has no visible text or images")
         if text.strip():
             out.blocks.append(TextBlock(text=text))

@@ -8,16 +8,27 @@ from typing import Any
 
 from llama_index.core import Document
 from llama_index.core.node_parser import MarkdownNodeParser
-from markdown_it import MarkdownIt
 
 from mmrag.config import IngestConfig
-from mmrag.ingest.document import LoadedDocument, TextBlock
+from mmrag.ingest.document import ImageLink, LoadedDocument, TextBlock
 from mmrag.ingest.loaders.base import register_loader
-from mmrag.ingest.loaders.linked import add_linked_image
 from mmrag.ingest.text_decoding import read_text
 
-_INLINE_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_HTML_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+# Image syntax, matched in linear time. Alt text may not hold brackets and a target no
+# parentheses but one balanced pair (``Foo_(bar).png``), so every match attempt stops at
+# the next bracket or parenthesis: the obvious ``!\[([^\]]*)\]\([^)]*\)`` (and a full
+# Markdown parse) took 79 s on an 80 KB line of "![![![…" and would not finish on 5 MB.
+_INLINE_IMAGE = re.compile(
+    r"!\[(?P<alt>[^\[\]]*)\]\(\s*(?P<src><[^<>\n]*>|(?:[^\s()<>]|\([^\s()<>]*\))*)"
+    r"(?:\s+(?:\"[^\"()]*\"|'[^'()]*'))?\s*\)"
+)
+#: ``![alt][label]`` and ``![alt][]``, resolved through ``[label]: src`` definitions.
+_REF_IMAGE = re.compile(r"!\[(?P<alt>[^\[\]]*)\]\[(?P<label>[^\[\]]*)\]")
+_REF_DEFINITION = re.compile(
+    r"^ {0,3}\[(?P<label>[^\[\]]+)\]:[ \t]*(?P<src><[^<>\n]*>|\S+)", re.MULTILINE
+)
+_HTML_IMG = re.compile(r"<img\b[^<>]*>", re.IGNORECASE)
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 class MarkdownLoader:
@@ -27,7 +38,7 @@ class MarkdownLoader:
         source_text = read_text(path)
         out = LoadedDocument(source=str(path), pages=1)
         for src, alt in _image_refs(source_text):
-            add_linked_image(out, src, alt, path.parent, settings)
+            out.links.append(ImageLink(src, alt, path.parent))
         # Image syntax carries no meaning for search beyond its alt text.
         readable = _INLINE_IMAGE.sub(
             lambda m: f"[image: {m.group(1)}]" if m.group(1) else "", source_text
@@ -49,29 +60,49 @@ def _section_name(parents: str, text: str) -> str:
 
 
 def _image_refs(text: str) -> list[tuple[str, str]]:
-    """(src, alt) of every image, whether Markdown syntax or inline HTML ``<img>``."""
-    refs: list[tuple[str, str]] = []
-    tokens = MarkdownIt("commonmark").parse(text)
-    for token in tokens:
-        for child in token.children or []:
-            if child.type == "image":
-                refs.append((str(child.attrGet("src") or ""), child.content))
-            elif child.type == "html_inline":
-                refs.extend(_html_img(child.content))
-        if token.type == "html_block":
-            refs.extend(_html_img(token.content))
-    return refs
+    """(src, alt) of every image in document order, Markdown syntax or HTML ``<img>``.
+
+    Images inside fenced code blocks are examples, not images, and are left out.
+    """
+    prose = _outside_fences(text)
+    labels = {
+        m["label"].strip().lower(): m["src"].strip("<>") for m in _REF_DEFINITION.finditer(prose)
+    }
+    found: list[tuple[int, str, str]] = [
+        (m.start(), m["src"].strip("<>"), m["alt"]) for m in _INLINE_IMAGE.finditer(prose)
+    ]
+    for m in _REF_IMAGE.finditer(prose):
+        src = labels.get((m["label"] or m["alt"]).strip().lower())
+        if src:
+            found.append((m.start(), src, m["alt"]))
+    for m in _HTML_IMG.finditer(prose):
+        found.extend((m.start(), src, alt) for src, alt in _html_img(m.group(0)))
+    return [(src, alt) for _, src, alt in sorted(found, key=lambda f: f[0])]
 
 
-def _html_img(html: str) -> list[tuple[str, str]]:
+def _outside_fences(text: str) -> str:
+    """``text`` with the lines of fenced code blocks blanked (offsets are kept)."""
+    lines = text.splitlines(keepends=True)
+    fence = ""
+    for i, line in enumerate(lines):
+        opening = _FENCE.match(line)
+        if fence:
+            if opening and opening.group(1).startswith(fence):
+                fence = ""
+            lines[i] = "\n" if line.endswith("\n") else ""
+        elif opening:
+            fence = opening.group(1)[0] * 3
+            lines[i] = "\n" if line.endswith("\n") else ""
+    return "".join(lines)
+
+
+def _html_img(tag: str) -> list[tuple[str, str]]:
     from bs4 import BeautifulSoup
 
-    found = []
-    for tag in _HTML_IMG.findall(html):
-        img: Any = BeautifulSoup(tag, "html.parser").find("img")
-        if img is not None and img.get("src"):
-            found.append((str(img.get("src")), str(img.get("alt") or "")))
-    return found
+    img: Any = BeautifulSoup(tag, "html.parser").find("img")
+    if img is None or not img.get("src"):
+        return []
+    return [(str(img.get("src")), str(img.get("alt") or ""))]
 
 
 register_loader(MarkdownLoader())
