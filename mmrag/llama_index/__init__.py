@@ -5,6 +5,9 @@
   (source, page, kind) and one user's scope.
 - :class:`RelevancyPostprocessor` — a node postprocessor that gives *any* LlamaIndex
   retriever's nodes mmrag's relevancy score in [0, 1] and keeps them by adaptive k.
+- :class:`MmragReader` — a ``BaseReader`` that reads PDFs (OCR of scanned pages),
+  HTML/Markdown with their images, photos and office files into ``Document``s and
+  ``ImageDocument``s.
 
 Needs the ``llama-index`` extra (``pip install '.[llama-index]'`` in the checkout).
 
@@ -37,6 +40,7 @@ except ImportError as exc:
     ) from exc
 
 from mmrag.llama_index.postprocessor import RelevancyPostprocessor  # noqa: E402
+from mmrag.llama_index.reader import MmragReader  # noqa: E402
 from mmrag.llama_index.retriever import MmragRetriever  # noqa: E402
 
-__all__ = ["LlamaIndexMissingError", "MmragRetriever", "RelevancyPostprocessor"]
+__all__ = ["LlamaIndexMissingError", "MmragReader", "MmragRetriever", "RelevancyPostprocessor"]
