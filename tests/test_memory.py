@@ -298,3 +298,21 @@ def test_import_cli_gives_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "Traceback" not in result.output and "concept_dict.<a>" in result.output
+
+
+def test_memories_open_in_a_store_made_before_keys_were_declared(tmp_path: Path) -> None:
+    """Older stores' memory tables have no key declarations; they open as they are."""
+    import lancedb
+    import pyarrow as pa
+
+    from mmrag.memory.tables import MEMORIES, MEMORY_PHOTOS, memories_schema, photos_schema
+
+    def undeclared(schema: pa.Schema) -> pa.Schema:
+        return pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
+
+    db = lancedb.connect(tmp_path / "store")
+    db.create_table(MEMORIES, schema=undeclared(memories_schema(64)))
+    db.create_table(MEMORY_PHOTOS, schema=undeclared(photos_schema(None)))
+    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline())
+    rag.memories("alice").add("bo", info="A dog.")
+    assert rag.memories("alice").show("bo").info == "A dog."

@@ -130,3 +130,31 @@ def test_check_refuses_a_missing_store(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["check", "-s", str(tmp_path / "absent")])
     assert result.exit_code == 1 and "no store at" in result.output
+
+
+def test_a_store_made_before_keys_were_declared_keeps_working(tmp_path: Path) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    from mmrag.store.documents import DOCUMENTS, DOCUMENTS_SCHEMA
+    from mmrag.store.tables import FILES, FILES_SCHEMA, META, META_SCHEMA, NODES, nodes_schema
+
+    def undeclared(schema: pa.Schema) -> pa.Schema:
+        return pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
+
+    db = lancedb.connect(tmp_path / "store")
+    for name, schema in (
+        (NODES, nodes_schema(64, None)),
+        (FILES, FILES_SCHEMA),
+        (DOCUMENTS, DOCUMENTS_SCHEMA),
+        (META, META_SCHEMA),
+    ):
+        db.create_table(name, schema=undeclared(schema))
+    folder = _texts(tmp_path / "docs", 3)
+    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline())
+    assert rag.ingest([folder]).ingested == 3
+    (folder / "note0000.txt").write_text("Changed text about kestrels.", encoding="utf-8")
+    assert rag.ingest([folder]).ingested == 1
+    again = RAG.open(tmp_path / "store").ingest([folder])
+    assert (again.ingested, again.unchanged) == (0, 3)
+    assert [h.node.text for h in rag.search("kestrels", k=1)] == ["Changed text about kestrels."]

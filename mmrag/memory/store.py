@@ -26,6 +26,7 @@ from mmrag.memory.tables import (
     memories_schema,
     photos_schema,
 )
+from mmrag.store.connect import open_or_create
 from mmrag.store.filters import all_of, in_list, sql_str, write_scope
 
 _COLUMNS = ["id", "user", "key", "name", "category", "info", "created_at", "updated_at"]
@@ -274,10 +275,7 @@ class MemoryStore:
         self._history.add(pa.Table.from_pylist([row], schema=HISTORY_SCHEMA))
 
     def _table(self, name: str, schema: pa.Schema) -> Any:
-        try:
-            return self._db.create_table(name, schema=schema, exist_ok=True)
-        except Exception as exc:
-            raise StoreError(f"cannot open table '{name}': {exc}") from exc
+        return open_or_create(self._db, str(getattr(self._db, "uri", "")), name, schema)
 
 
 def _record(row: dict[str, Any]) -> MemoryRecord:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from mmrag.store.tables import key_field
+
 MEMORIES = "memories"
 MEMORY_PHOTOS = "memory_photos"
 MEMORY_HISTORY = "memory_history"
@@ -12,7 +14,9 @@ MEMORY_HISTORY = "memory_history"
 def memories_schema(text_dim: int) -> pa.Schema:
     return pa.schema(
         [
-            pa.field("id", pa.string(), nullable=False),
+            # Declared keys: two processes adding the same concept at once conflict and
+            # retry instead of both inserting a row (see mmrag.store.tables.key_field).
+            key_field("id"),
             pa.field("user", pa.string(), nullable=False),
             #: Normalised name used for matching ("bo" for "<bo>").
             pa.field("key", pa.string(), nullable=False),
@@ -28,7 +32,7 @@ def memories_schema(text_dim: int) -> pa.Schema:
 
 def photos_schema(image_dim: int | None) -> pa.Schema:
     fields = [
-        pa.field("id", pa.string(), nullable=False),
+        key_field("id"),
         pa.field("user", pa.string(), nullable=False),
         pa.field("memory_id", pa.string(), nullable=False),
         pa.field("image_data", pa.large_binary()),

@@ -22,9 +22,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import lancedb
-
-from mmrag.errors import ConfigError, StoreError
+from mmrag.errors import ConfigError, MmragError, StoreError
+from mmrag.store.retry import retry_conflicts
 
 #: URI query settings -> the storage option LanceDB (object_store) takes for them.
 URI_SETTINGS = {
@@ -59,6 +58,8 @@ def connect(uri: str, storage_options: dict[str, str] | None = None) -> Any:
     """A LanceDB connection to ``uri`` (see the module docstring for object storage)."""
     base, options = split_uri(uri)
     options |= storage_options or {}
+    import lancedb  # here: importing LanceDB takes seconds, and not every command needs it
+
     try:
         return lancedb.connect(base, storage_options=options or None)
     except Exception as exc:
@@ -77,6 +78,30 @@ _DENIED = re.compile(
     re.IGNORECASE,
 )
 _NO_BUCKET = re.compile(r"NoSuchBucket|bucket .*does not exist", re.IGNORECASE)
+
+
+def open_or_create(db: Any, uri: str, name: str, schema: Any) -> Any:
+    """Table ``name``, created with ``schema`` if the store has none yet.
+
+    An existing table is opened as it is, never re-declared: a store written by an older
+    version may lack newer optional columns or key declarations, which its readers allow
+    for (and LanceDB refuses ``create_table(exist_ok=True)`` with a schema that differs).
+    Two processes creating it at once is fine: the loser retries and opens it.
+    """
+    try:
+        return db.open_table(name)
+    except Exception as exc:
+        if not is_missing_table(exc):
+            raise explain(uri, exc) from exc
+    try:
+        return retry_conflicts(
+            lambda: db.create_table(name, schema=schema, exist_ok=True),
+            what=f"creating table '{name}' in {uri}",
+        )
+    except MmragError:
+        raise
+    except Exception as exc:
+        raise explain(uri, exc) from exc
 
 
 def is_missing_table(exc: BaseException) -> bool:

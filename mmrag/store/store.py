@@ -28,7 +28,7 @@ from lancedb.index import FTS, Bitmap, BTree, IvfHnswSq
 
 from mmrag.errors import MmragError, StoreError
 from mmrag.schema import Node, NodeKind
-from mmrag.store.connect import connect, explain, is_missing_table
+from mmrag.store.connect import connect, explain, is_missing_table, open_or_create
 from mmrag.store.documents import DOCUMENTS, DOCUMENTS_SCHEMA, DocumentTable
 from mmrag.store.files import FileLedger
 from mmrag.store.filters import all_of, in_list, read_scope, sql_str, write_scope
@@ -328,13 +328,7 @@ class Store:
         return self._nodes
 
     def _open_or_create(self, name: str, schema: pa.Schema) -> Any:
-        # An existing table is opened as it is: a store written by an older version may
-        # lack newer optional columns (or key declarations), which its readers allow for.
-        try:
-            return self._db.open_table(name)
-        except Exception as exc:
-            if not is_missing_table(exc):
-                raise explain(self.uri, exc) from exc
+        return open_or_create(self._db, self.uri, name, schema)
         try:
             return retry_conflicts(
                 lambda: self._db.create_table(name, schema=schema, exist_ok=True),
