@@ -280,7 +280,9 @@ def test_import_validates_the_schema_with_limits(
     assert len(message) < 300
 
 
-@pytest.mark.parametrize("image", ["/etc/passwd", "../outside.png", "example_database/../../outside.png"])
+@pytest.mark.parametrize(
+    "image", ["/etc/passwd", "../outside.png", "example_database/../../outside.png"]
+)
 def test_import_refuses_image_paths_outside_the_database(
     rag: RAG, tmp_path: Path, image: str
 ) -> None:
