@@ -97,6 +97,12 @@ def test_key_claims_skip_what_the_question_says_and_sentence_starts() -> None:
     assert claims == ["14700", "EUR", "Ingrid"]
 
 
+def test_digits_inside_names_are_not_figures() -> None:
+    q = "What was the Nordics revenue in Q3?"
+    assert key_claims("Nordics revenue in Q3 was 14.7 million [1].", q) == ["14.7"]
+    assert check_claims("It was 14.7 [1].", q, ["Region Q3 Q4\nNordics 14.7 15.2"]).supported
+
+
 def test_man_page_options_label_their_description() -> None:
     units = [u.text for u in split_units(TAR_EXTRACT)]
     assert units[1].startswith("-x, --extract, --get Extract files")

@@ -52,6 +52,12 @@ _ASKS_NAME = re.compile(
     r"\b(who|whom|whose|which (company|person|country|city|organi[sz]ation))\b", re.I
 )
 _NUMBER = re.compile(r"\d")
+#: Quantities and frequencies written in words ("every two days", "twice a week").
+_NUMBER_WORDS = frozenset(
+    "one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty "
+    "forty fifty hundred thousand million billion dozen half once twice daily weekly "
+    "monthly yearly annually hourly".split()
+)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 _MAX_QUOTE_CHARS = 300
 
@@ -215,7 +221,7 @@ def _type_match(kind: str | None, text: str, asked: set[str]) -> float:
     if kind is None:
         return 0.0
     if kind == "number":
-        found = {w for w in words(text) if _NUMBER.search(w)}
+        found = {w for w in words(text) if _NUMBER.search(w) or w in _NUMBER_WORDS}
     else:
         found = {m.group().lower() for m in _NAME.finditer(text)}
     return 1.0 if found - asked else -1.0

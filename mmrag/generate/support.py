@@ -59,7 +59,8 @@ def key_claims(answer: str, question: str) -> list[str]:
     text = _MARKER.sub(" ", answer)
     asked = set(words(question)) | {t.lower() for t in _OPTION.findall(question)}
     claims: list[str] = []
-    for token in re.findall(r"\d[\d,.]*\d|\d", text):
+    # Whole numbers only: the 3 of "Q3" or "MP3" is part of a name, not a figure.
+    for token in re.findall(r"(?<![\w.])(\d[\d,.]*\d|\d)(?!\w)", text):
         token = (
             token.replace(",", "")
             if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", token)
