@@ -4,7 +4,8 @@ All figures are cross-validated grouped by document (2 folds of whole PDFs, --re
 random groupings, the same groupings for every variant so differences are paired), on
 candidates collected once. Prints one JSON line with page hit@5 per scope (mean, sd) of:
 
-  all             every feature, the shipped L2 strength
+  all             every feature, the shipped L2 strength (and adaptive k for each
+                    in-sample fit target of tau)
   without/<f>     each feature left out (its weight 0): a feature whose removal does not
                     hurt on unseen documents is not worth its weight
   l2/<x>          the ranking weights' L2 strength
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,12 +34,13 @@ from mmrag.evaluate.dataset import from_mmlongbench
 from mmrag.models.relevance.features import FEATURES
 from mmrag.retrieve import Retriever
 from mmrag.retrieve.routing import DOCUMENT_RANKINGS, DocumentRouter
-from mmrag.retrieve.tuning import DEFAULT_L2, LabelledQuery, collect
+from mmrag.retrieve.tuning import DEFAULT_L2, FIT_TARGETS, LabelledQuery, collect
 from mmrag.retrieve.validation import Fitting, cross_validate
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mmlongbench_doc"
 L2_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3)
 SHOWN = ("hit@1", "hit@5", "hit@5_sd", "mrr", "hit_kept", "items_ratio")
+ADAPTIVE = ("hit_kept", "hit_kept_sd", "items_ratio", "items_ratio_sd")
 
 
 def grouped(
@@ -58,6 +61,9 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip", nargs="*", default=(), help="ablation, l2 and/or ranking")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="keep the collected candidates here for reruns"
+    )
     args = parser.parse_args()
     if not (args.data / "samples.json").is_file():
         print(f"skipped: {args.data} not found (needs ../shared/data)", file=sys.stderr)
@@ -69,10 +75,23 @@ def main() -> int:
         if e.evidence and e.evidence[0].pages
     ][: args.limit]
     settings = rag.config.retrieval
-    queries = collect(rag.retriever, examples)
+    if args.cache and args.cache.is_file():
+        queries = pickle.loads(args.cache.read_bytes())  # written by this script, below
+    else:
+        queries = collect(rag.retriever, examples)
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps(queries))
     base = Fitting()
     figures: dict[str, Any] = {"benchmark": "retrieval_study", "questions": len(examples)}
     figures["all"] = grouped(queries, settings, base, args.repeats)
+    every_target = cross_validate(
+        queries, settings, Fitting(fit_targets=FIT_TARGETS), repeats=args.repeats
+    )
+    figures["fit_targets"] = {
+        str(t): {scope: {k: f[k] for k in ADAPTIVE} for scope, f in by_scope.items()}
+        for t, by_scope in every_target.items()
+    }
+    print("fit targets", figures["fit_targets"], file=sys.stderr)
     if "ablation" not in args.skip:
         for feature in FEATURES:
             kept = tuple(f for f in FEATURES if f != feature)
