@@ -158,11 +158,14 @@ class RAG:
         if isinstance(paths, str | Path):
             paths = [paths]
         validate_user(user)
-        self._prepare_store()
         from mmrag.ingest import Ingestor, RichProgress
 
         if progress is None and show_progress:
             progress = RichProgress()
+        if progress is not None:
+            # On screen at once: the models load next, which can take a while.
+            progress.stage("loading models")
+        self._prepare_store()
         ingestor = Ingestor(self.store, self.components)
         return ingestor.run(
             paths,

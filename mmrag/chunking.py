@@ -18,9 +18,6 @@ import functools
 import re
 from collections.abc import Callable
 
-from llama_index.core.node_parser import SentenceSplitter
-from llama_index.core.node_parser.text.utils import split_by_sentence_tokenizer
-
 from mmrag.config import ChunkingConfig
 from mmrag.errors import ConfigError
 from mmrag.models.text_embed import TextEmbedder
@@ -45,6 +42,10 @@ class Chunker:
         if config.overlap_tokens >= size:
             raise ConfigError("chunking.overlap_tokens must be smaller than the chunk size")
         self.chunk_tokens = size
+        # Imported here: llama_index.core takes seconds to import, and only ingestion
+        # splits text (tests/test_cli_start.py keeps quick commands free of it).
+        from llama_index.core.node_parser import SentenceSplitter
+
         self._splitter = SentenceSplitter(
             chunk_size=size,
             chunk_overlap=config.overlap_tokens,
@@ -70,6 +71,8 @@ def _memoised(tokenize: Callable[[str], list[int]]) -> Callable[[str], list[int]
 
 
 def _sentences() -> Callable[[str], list[str]]:
+    from llama_index.core.node_parser.text.utils import split_by_sentence_tokenizer
+
     punkt = split_by_sentence_tokenizer()
 
     def split(text: str) -> list[str]:

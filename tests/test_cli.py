@@ -204,3 +204,75 @@ def test_image_search_shows_image_similarity() -> None:
     table = captured.get()
     assert "image similarity" in table and "0.931" in table
     assert "0.0328" not in table  # the fusion score says nothing to the reader
+
+
+def test_demo_ends_with_the_next_commands_on_its_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's store is not the default one: the commands it suggests must say so."""
+    from mmrag.demo import DemoQuery
+
+    real_open = RAG.open
+    fast = fast_pipeline(generation={"answerer": "extractive"})
+    monkeypatch.setattr(
+        RAG, "open", classmethod(lambda cls, store, **kw: real_open(store, pipeline=fast))
+    )
+    monkeypatch.setattr(
+        "mmrag.demo.demo_queries", lambda docs: [DemoQuery(text="Who is the CEO of Northwind?")]
+    )
+    result = runner.invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    tail = result.stdout.strip().splitlines()[-7:]
+    store = f"--store {tmp_path / 'demo' / 'store'}"
+    assert sum(store in line for line in tail) == 4, tail
+    assert any(line.strip().startswith("mmrag ask ") for line in tail)
+
+
+def test_ingest_counts_agree_with_the_lists_and_the_summary(
+    tmp_path: Path, fast_yaml: Path
+) -> None:
+    docs = _docs(tmp_path)
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7 not really")
+    (docs / "empty.txt").write_bytes(b"")
+    (docs / "data.xyz").write_text("?", encoding="utf-8")
+    store = str(tmp_path / "store")
+    args = ["ingest", str(docs), str(tmp_path / "missing"), "-s", store, "-p", str(fast_yaml)]
+    data = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    counts = data["counts"]
+    assert all(isinstance(n, int) for n in counts.values()), counts
+    assert counts["failed"] == len(data["failed"]) == 3  # broken, empty, missing
+    assert counts["unsupported"] == len(data["unsupported_files"]) == 1
+    assert counts["ignored"] == len(data["ignored"]) == 0
+    # Every supported file found had one outcome; the missing path was never seen.
+    seen_failures = [f for f in data["failed"] if not f["path"].endswith("missing")]
+    assert counts["seen"] == counts["ingested"] + counts["unchanged"] + len(seen_failures)
+    # Paths are comparable across lists: all absolute.
+    assert all(Path(p).is_absolute() for p in data["unsupported_files"])
+
+    again = runner.invoke(app, args)
+    summary = next(line for line in again.output.splitlines() if " unchanged, " in line)
+    assert summary.startswith("0 ingested, 2 unchanged, 3 failed, 1 unsupported")
+
+
+def test_html_text_keeps_inline_elements_in_their_sentence(tmp_path: Path) -> None:
+    """It used to come out one token per line: "The", "Kaldfonna", "glacier", …"""
+    from mmrag.config import IngestConfig
+    from mmrag.ingest.loaders.html import HtmlLoader
+
+    page = tmp_path / "news.html"
+    page.write_text(
+        "<html><head><title>Glacier news</title></head><body><h1>Glacier <i>news</i></h1>"
+        "<p>The <b>Kaldfonna</b> glacier\n   has <a href='x'>retreated</a> 38 m.</p>"
+        "<ul><li>Measured in <em>August</em></li></ul>"
+        "<table><tr><th>Year</th><th>Metres</th></tr><tr><td>2025</td><td>38</td></tr></table>"
+        "</body></html>",
+        encoding="utf-8",
+    )
+    text = HtmlLoader().load(page, IngestConfig()).blocks[0].text
+    assert text.splitlines() == [
+        "Glacier news",
+        "The Kaldfonna glacier has retreated 38 m.",
+        "Measured in August",
+        "Year Metres",
+        "2025 38",
+    ]

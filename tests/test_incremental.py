@@ -101,11 +101,11 @@ def test_interrupted_ingest_is_finished_by_the_next_run(tmp_path: Path, monkeypa
     real = Enricher.enrich
     calls = {"n": 0}
 
-    def dying(self: Enricher, docs, on_stage=None):  # type: ignore[no-untyped-def]
+    def dying(self: Enricher, docs, on_stage=None, on_step=None):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(self, docs, on_stage)
+        return real(self, docs, on_stage, on_step)
 
     monkeypatch.setattr(Enricher, "enrich", dying)
     with pytest.raises(KeyboardInterrupt):

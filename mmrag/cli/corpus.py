@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -183,11 +184,37 @@ def demo(
         docs = build_demo_corpus(directory / "docs")
         err.print(f"Demo corpus written to {docs}")
         rag = RAG.open(directory / "store")
-        render.ingest_report(rag.ingest([docs], show_progress=err.is_terminal))
+        report = rag.ingest([docs], show_progress=err.is_terminal)
+        render.ingest_report(report, warnings=not err.is_terminal)
         queries = demo_queries(docs)
         for query in queries:
             found = rag.search(query.text, image=query.image, k=3)
-            render.hits(found, f"search: {query.text or f'image {query.image}'}", scores=False)
+            by_image = query.image is not None
+            render.hits(
+                found,
+                f"search: {query.text or f'image {query.image}'}",
+                scores=by_image,
+                text_query=bool(query.text),
+                image_query=by_image,
+            )
         for question in (DEMO_QUESTION, DEMO_UNANSWERABLE):
             out.rule(f"ask: {question}")
             print_answer(rag.ask_stream(question))
+    out.rule("next")
+    for line in demo_next_steps(directory / "store", docs):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def demo_next_steps(store: Path, docs: Path) -> list[str]:
+    """Commands to try next on the store the demo built (it is not the default store)."""
+    at = f"--store {shlex.quote(str(store))}"
+    photo = shlex.quote(str(docs / "photos" / "sunset_beach.jpg"))
+    return [
+        "Try it yourself on the demo's store:",
+        f'  mmrag search "revenue by region" {at}',
+        f"  mmrag search --image {photo} {at}",
+        f'  mmrag ask "Who is the CEO of Northwind Labs?" {at}',
+        f"  mmrag stats {at}",
+        "Or ingest your own documents into a store of their own:",
+        "  mmrag ingest ~/Documents/papers --store my-store",
+    ]

@@ -17,19 +17,17 @@ from mmrag.schema import Answer, ScoredNode
 def ingest_report(report: IngestReport, *, warnings: bool = True, listed: int = 20) -> None:
     """The summary line, then one line per failure, ignored entry and (with ``warnings``)
     warning; unsupported files are named too, the first ``listed`` of them."""
-    parts = [
-        f"{report.ingested} ingested",
-        f"{report.unchanged} unchanged",
-        f"{len(report.failed)} failed",
-    ]
-    if report.skipped:
-        parts.append(f"{report.skipped} skipped")
-    if report.pruned:
-        parts.append(f"{report.pruned} pruned")
-    if report.ignored:
-        parts.append(f"{len(report.ignored)} not regular files or outside, not read")
-    if report.unsupported:
-        parts.append(f"{report.unsupported} unsupported files ignored")
+    # The same numbers as the report's `counts` (and --json), named the same way.
+    counts = report.counts
+    parts = [f"{counts[key]} {key}" for key in ("ingested", "unchanged", "failed")]
+    for key, why in (
+        ("skipped", ""),
+        ("pruned", ""),
+        ("unsupported", " (no loader)"),
+        ("ignored", " (not regular files, or outside: not read)"),
+    ):
+        if counts[key]:
+            parts.append(f"{counts[key]} {key}{why}")
     err.print(
         f"{', '.join(parts)} · {report.pages} pages, {report.images} images, "
         f"{report.nodes_written} nodes written in {report.seconds:.1f}s"

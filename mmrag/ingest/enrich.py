@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
 from mmrag.components import Components
@@ -45,6 +46,10 @@ class EnrichedBatch:
 
 
 StageCallback = Callable[[str], None]
+#: ``(done, total)`` within the current stage, so a long stage shows it is moving.
+StepCallback = Callable[[int, int], None]
+#: Chunks embedded per call: small enough that progress moves every second or two.
+_EMBED_STEP = 64
 
 
 class Enricher:
@@ -54,7 +59,10 @@ class Enricher:
         self._ocr_cache: dict[str, str] = {}
 
     def enrich(
-        self, docs: Sequence[PendingDoc], on_stage: StageCallback | None = None
+        self,
+        docs: Sequence[PendingDoc],
+        on_stage: StageCallback | None = None,
+        on_step: StepCallback | None = None,
     ) -> EnrichedBatch:
         stage = on_stage or (lambda _: None)
         out = EnrichedBatch()
@@ -76,13 +84,28 @@ class Enricher:
         texts = [n for n in out.nodes if n.text and n.kind != NodeKind.IMAGE]
         stage(f"embedding {len(texts)} chunks")
         with self.timer.stage("text_embedding"):
-            vectors = self.c.text_embedder.embed([n.text for n in texts])
+            vectors = self._embed([n.text for n in texts], on_step)
         for node, vector in zip(texts, vectors, strict=True):
             node.text_vector = vector
         for node in out.nodes:
             out.nodes_per_source[node.source] = out.nodes_per_source.get(node.source, 0) + 1
         out.documents = [_document_row(p, out.nodes) for p in docs]
         return out
+
+    def _embed(self, texts: list[str], on_step: StepCallback | None) -> np.ndarray:
+        """Text vectors, computed a slice at a time so that progress can be shown: a
+        group of files used to sit at "0 files done" for the whole of its embedding."""
+        if on_step is None or len(texts) <= _EMBED_STEP:
+            vectors = self.c.text_embedder.embed(texts)
+            if on_step is not None:
+                on_step(len(texts), len(texts))
+            return vectors
+        parts = []
+        on_step(0, len(texts))
+        for start in range(0, len(texts), _EMBED_STEP):
+            parts.append(self.c.text_embedder.embed(texts[start : start + _EMBED_STEP]))
+            on_step(min(start + _EMBED_STEP, len(texts)), len(texts))
+        return np.concatenate(parts)
 
     # -- OCR --------------------------------------------------------------------------
 

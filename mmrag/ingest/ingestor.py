@@ -140,7 +140,7 @@ class Ingestor:
         self, user: str, group: list[Loaded], report: IngestReport, progress: IngestProgress
     ) -> None:
         pending = [PendingDoc(user=user, doc_id=x.record.doc_id, doc=x.doc) for x in group]
-        batch = self._enricher.enrich(pending, on_stage=progress.stage)
+        batch = self._enricher.enrich(pending, on_stage=progress.stage, on_step=progress.step)
         for warning in batch.warnings:
             report.warnings.append(warning)
             progress.warn(warning)

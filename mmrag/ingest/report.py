@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,6 +18,20 @@ class FileFailure:
 
 @dataclass(slots=True)
 class IngestReport:
+    """What an ingest run did.
+
+    Outcomes per file are counted in :attr:`counts` (numbers only, the same the CLI's
+    summary line prints); the files behind an outcome are in the list named after it:
+    ``failed`` and ``ignored`` (path and reason), ``unsupported_files`` (paths).
+
+    Example::
+
+        report = rag.ingest(["docs/"])
+        report.counts            # {"seen": 12, "ingested": 10, ..., "failed": 1, ...}
+        for f in report.failed:
+            print(f.path, f.reason)
+    """
+
     files_seen: int = 0
     ingested: int = 0
     unchanged: int = 0
@@ -43,7 +58,8 @@ class IngestReport:
     def add_discovery(self, found: Discovery) -> None:
         """Count and name what discovery took and what it left out."""
         self.files_seen = len(found.files)
-        self.unsupported_files = [str(p) for p in found.unsupported]
+        # Absolute, like the paths of failed files, so that lists can be compared.
+        self.unsupported_files = [str(Path(p).resolve()) for p in found.unsupported]
         self.unsupported = len(self.unsupported_files)
         self.ignored = [FileFailure(s.path, s.reason) for s in found.skipped]
         self.failed.extend(FileFailure(p, "no such file or directory") for p in found.missing)
@@ -52,7 +68,25 @@ class IngestReport:
     def ok(self) -> bool:
         return not self.failed and not self.interrupted
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Files per outcome. ``seen`` (supported files found) is ``ingested + unchanged
+        + skipped`` plus the failures among them; a path that does not exist fails
+        without being seen."""
+        return {
+            "seen": self.files_seen,
+            "ingested": self.ingested,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "unsupported": self.unsupported,
+            "ignored": len(self.ignored),
+            "pruned": self.pruned,
+        }
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field (lists of files included), ``counts`` and ``ok``."""
         data = asdict(self)
+        data["counts"] = self.counts
         data["ok"] = self.ok
         return data

@@ -41,6 +41,9 @@ class JobProgress:
     pages: int = 0
     images: int = 0
     current_stage: str = ""
+    #: How far the current stage is (e.g. chunks embedded of the group's chunks).
+    stage_done: int = 0
+    stage_total: int = 0
     warnings: list[str] = field(default_factory=list)
 
     def start(self, total_files: int) -> None:
@@ -48,6 +51,10 @@ class JobProgress:
 
     def stage(self, text: str) -> None:
         self.current_stage = text
+        self.stage_done = self.stage_total = 0
+
+    def step(self, done: int, total: int) -> None:
+        self.stage_done, self.stage_total = done, total
 
     def advance(self, *, files: int = 0, pages: int = 0, images: int = 0) -> None:
         self.files_done += files
@@ -88,6 +95,8 @@ class Job:
                 "pages": p.pages,
                 "images": p.images,
                 "stage": p.current_stage,
+                "stage_done": p.stage_done,
+                "stage_total": p.stage_total,
                 "warnings": list(p.warnings),
             },
             "report": self.report.to_dict() if self.report is not None else None,

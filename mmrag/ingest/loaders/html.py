@@ -14,6 +14,14 @@ from mmrag.ingest.loaders.base import register_loader
 from mmrag.ingest.text_decoding import read_text
 
 _INVISIBLE = ["script", "style", "noscript", "template", "svg", "head"]
+#: Elements a browser lays out as blocks: each starts a new line of text.
+_BLOCKS = [
+    *("p", "div", "section", "article", "header", "footer", "main", "nav", "aside"),
+    *("h1", "h2", "h3", "h4", "h5", "h6", "li", "dt", "dd", "tr", "caption", "br", "hr"),
+    *("blockquote", "pre", "figure", "figcaption", "table", "ul", "ol", "dl", "address"),
+]
+#: Marks a block boundary in the extracted text (no HTML text contains it).
+_BREAK = "\x00"
 
 
 class HtmlLoader:
@@ -27,7 +35,7 @@ class HtmlLoader:
             out.links.append(ImageLink(str(img.get("src") or ""), _caption(img), path.parent))
         for tag in soup(_INVISIBLE):
             tag.decompose()
-        text = soup.get_text("\n", strip=True)
+        text = visible_text(soup)
         if title and not text.startswith(title):
             text = f"{title}\n{text}"
         if not text.strip() and not out.links:
@@ -35,6 +43,23 @@ class HtmlLoader:
         if text.strip():
             out.blocks.append(TextBlock(text=text))
         return out
+
+
+def visible_text(soup: Any) -> str:
+    """The text a browser shows: one line per block (paragraph, heading, list item, table
+    row), words inside a block joined by single spaces.
+
+    ``get_text("\\n")`` would put every inline element on a line of its own ("The",
+    "glacier", "retreated" for ``The <b>glacier</b> retreated``), which breaks sentences
+    apart for the splitter and for full-text phrase matches.
+    """
+    for tag in soup.find_all(_BLOCKS):
+        tag.insert_before(_BREAK)
+        tag.insert_after(_BREAK)
+    for cell in soup.find_all(["td", "th"]):  # cells of a row stay on its line, apart
+        cell.insert_after(" ")
+    blocks = (" ".join(part.split()) for part in soup.get_text().split(_BREAK))
+    return "\n".join(block for block in blocks if block)
 
 
 def _caption(img: Any) -> str:
