@@ -34,6 +34,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mmrag import RAG
 from mmrag.config import PipelineConfig, load_pipeline
 from mmrag.evaluate.datasets import resolve
@@ -100,7 +102,10 @@ def main() -> int:
     parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE, help="every S-th question")
     parser.add_argument("--limit", type=int, default=None, help="only the first N (after --stride)")
     parser.add_argument(
-        "--records", type=Path, default=None, help="write per-question records here"
+        "--records",
+        type=Path,
+        default=None,
+        help="write the records here as an evaluation folder (mmrag eval report reads it)",
     )
     args = parser.parse_args()
     if not (args.data_root / "mmlongbench_doc" / "samples.json").is_file():
@@ -125,9 +130,7 @@ def main() -> int:
                 print(f"{mode}: {index}/{len(examples)} in {elapsed:.0f} s", file=sys.stderr)
         results[mode] = describe(records, time.perf_counter() - started)
         if args.records:
-            args.records.mkdir(parents=True, exist_ok=True)
-            with (args.records / f"{mode}.jsonl").open("w", encoding="utf-8") as fh:
-                fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+            save_run(args.records, config, records, len(examples), list(results))
     answerable = sum(e.answerable for e in examples)
     print(
         json.dumps(
@@ -150,6 +153,33 @@ def main() -> int:
         )
     )
     return 0
+
+
+def save_run(
+    folder: Path,
+    config: PipelineConfig,
+    records: list[dict[str, Any]],
+    questions: int,
+    modes: list[str],
+) -> None:
+    """Write the records as an evaluation folder: ``mmrag eval report FOLDER`` reads it."""
+    run_dir = folder / "runs" / config.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / "records.jsonl").open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    (run_dir / "pipeline.yaml").write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+    )
+    summary = summarize(records, "page") | {"pipeline": config.name, "dataset": "mmlongbench"}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    manifest = {
+        "dataset": "mmlongbench",
+        "level": "page",
+        "questions": questions,
+        "pipelines": modes,
+        "settings": {"generate": True, "use_judge": False, "by": "benchmarks/answers.py"},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
 def describe(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
