@@ -201,11 +201,14 @@ def build(base: Path, *, huge_line_bytes: int = 1_000_000, html_depth: int = 5_0
         "links.html",
         "Cassowaries guard the rainforest",
         f'<html><body><p>Cassowaries guard the rainforest.</p><img src="{sentinel}">'
-        '<img src="../outside/sentinel.png"></body></html>',
+        '<img src="../outside/sentinel.png"><img src="file:///proc/self/environ">'
+        '<img src="/etc/passwd"></body></html>',
     )
     h.links += [
         Link("html-abs", "links.html", str(sentinel), ("outside",)),
         Link("html-relative", "links.html", "../outside/sentinel.png", ("outside",)),
+        Link("html-proc-environ", "links.html", "file:///proc/self/environ", ("outside",)),
+        Link("html-etc-passwd", "links.html", "/etc/passwd", ("outside",)),
     ]
 
     # -- symlinks ---------------------------------------------------------------------------

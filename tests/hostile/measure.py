@@ -32,7 +32,8 @@ FAST_YAML = (
 #: Child: log opens of forbidden paths to argv[1], then run the CLI with argv[2:].
 CHILD = """
 import os, sys
-log, forbidden = sys.argv[1], [p for p in sys.argv[2].split("\\n") if p]
+log, given = sys.argv[1], [p for p in sys.argv[2].split("\\n") if p]
+forbidden = given + [os.path.realpath(p) for p in given]  # /proc/self is /proc/<pid>
 def hook(event, args):
     if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
         path = os.fsdecode(args[0])
