@@ -541,3 +541,21 @@ def test_plain_cli_output_names_warnings_ignored_and_unsupported(tmp_path: Path)
     assert any("unsupported:" in x and "data.xyz" in x for x in lines)
     report = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
     assert report["unsupported"] == len(report["unsupported_files"]) == 1
+
+
+def test_plain_cli_output_caps_warnings_not_json(tmp_path: Path) -> None:
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(
+        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
+        "image_embedder: null\nocr: null\nsummarizer: null\n",
+        encoding="utf-8",
+    )
+    links = "".join(f"![x](https://example.com/{i}.png)\n\n" for i in range(130))
+    (tmp_path / "page.md").write_text(f"{GOOD_TEXT}\n\n{links}", encoding="utf-8")
+    args = ["ingest", str(tmp_path / "page.md"), "-s", str(tmp_path / "store"), "-p", str(fast)]
+    lines = CliRunner().invoke(app, args).output.splitlines()
+    assert sum("remote image not fetched" in x for x in lines) == 100
+    assert any("… and 30 more (--json lists them all)" in x for x in lines)
+    args[args.index("-s") + 1] = str(tmp_path / "store2")
+    report = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert len(report["warnings"]) == 130

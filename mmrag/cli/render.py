@@ -14,9 +14,13 @@ from mmrag.ingest import IngestReport
 from mmrag.schema import Answer, ScoredNode
 
 
-def ingest_report(report: IngestReport, *, warnings: bool = True, listed: int = 20) -> None:
+def ingest_report(
+    report: IngestReport, *, warnings: bool = True, listed: int = 20, max_warnings: int = 100
+) -> None:
     """The summary line, then one line per failure, ignored entry and (with ``warnings``)
-    warning; unsupported files are named too, the first ``listed`` of them."""
+    warning; unsupported files are named too, the first ``listed`` of them. Warnings stop
+    after ``max_warnings`` lines (a page with thousands of broken links would bury the
+    rest); ``--json`` always has them all."""
     # The same numbers as the report's `counts` (and --json), named the same way.
     counts = report.counts
     parts = [f"{counts[key]} {key}" for key in ("ingested", "unchanged", "failed")]
@@ -42,8 +46,11 @@ def ingest_report(report: IngestReport, *, warnings: bool = True, listed: int = 
         more = len(report.unsupported_files) - listed
         _line("unsupported: ", "dim", f"… and {more} more (--json lists them all)")
     if warnings:
-        for warning in report.warnings:
+        for warning in report.warnings[:max_warnings]:
             _line("warning: ", "yellow", warning)
+        if len(report.warnings) > max_warnings:
+            more = len(report.warnings) - max_warnings
+            _line("warning: ", "yellow", f"… and {more} more (--json lists them all)")
 
 
 def _line(label: str, style: str, text: str) -> None:
