@@ -274,3 +274,12 @@ def test_eval_report_prints_the_verdict(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "report", "--no-thumbnails", str(folder)])
     assert result.exit_code == 0, result.output
     assert " ".join(result.output.split()).startswith("Verdict: a retrieves best (hit@5 0.750")
+
+
+def test_one_pipeline_is_not_called_the_best(tmp_path: Path) -> None:
+    md, _ = _report(tmp_path, {"solo": _records([float(x) for x in _split(20)], _split(10))})
+    assert (
+        "**Verdict:** one pipeline, solo, nothing to compare: hit@5 0.500, answer check 0.250."
+        in md
+    )
+    assert "best" not in md.split("\n## ")[1].splitlines()[2]

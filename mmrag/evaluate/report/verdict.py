@@ -106,6 +106,10 @@ def verdict(data: ReportData) -> list[str]:
         parts.append(answers.describe("answers"))
     if not parts:
         return []
+    if len(data.runs) == 1:
+        figures = [f"{r.metric} {r.value:.3f}" for r in (retrieval, answers) if r]
+        name = data.runs[0].name
+        return [f"**Verdict:** one pipeline, {name}, nothing to compare: {', '.join(figures)}."]
     lines = ["**Verdict:** " + "; ".join(parts) + "."]
     if (
         retrieval
