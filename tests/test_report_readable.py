@@ -98,6 +98,7 @@ def test_verdict_names_the_best_and_whether_the_lead_is_real(tmp_path: Path) -> 
     assert "exceeds the noise" in first.split(";")[2]
     # 11 vs 10 right of 40: the answer lead is within the noise.
     assert "**strong** answers best" in first and "is within the noise" in first
+    assert first.endswith("made of 11 right answers and 0 right refusals.")
     assert "<b>Verdict:</b>" in html
 
 

@@ -103,7 +103,7 @@ def verdict(data: ReportData) -> list[str]:
     if retrieval:
         parts.append(retrieval.describe("retrieves"))
     if answers:
-        parts.append(answers.describe("answers"))
+        parts.append(answers.describe("answers") + _composition(data, answers))
     if not parts:
         return []
     if len(data.runs) == 1:
@@ -126,6 +126,20 @@ def verdict(data: ReportData) -> list[str]:
             + "), so answer figures compare pipelines only loosely."
         )
     return lines
+
+
+def _composition(data: ReportData, answers: Ranking) -> str:
+    """What the best answer check is made of: right answers or right refusals."""
+    if answers.tie:
+        return ""
+    run = next(r for r in data.runs if r.name == answers.best)
+    trust = run.summary.get("trust")
+    if not trust:
+        return ""
+    return (
+        f", made of {trust['right']} right answers and {trust['refused_unanswerable']} "
+        "right refusals"
+    )
 
 
 def _disagreement(data: ReportData, retrieval: Ranking, answers: Ranking) -> str:
