@@ -48,6 +48,15 @@ def test_exact_match_for_short_answers(
         ('"Opening hours: Monday to Friday" [1]', "Monday", "Str", True),
         ('"Mondays excepted" [1]', "Monday", "Str", False),  # whole words only
         ('"We met Corgi and a Shiba Inu." [1]', "['Corgi', 'Shiba Inu']", "List", True),
+        # Sources and pages printed beside a quote are not part of it.
+        (
+            "“Use Custom Charts to create pie charts” (8dfc21e5df9.pdf, page 18) [1]",
+            "5",
+            "Int",
+            False,
+        ),
+        ("“Use Custom Charts to create pie charts” (report.pdf, page 18) [1]", "18", "Int", False),
+        ("“It covers 538 square miles” (698bba5.pdf, page 11) [1]", "538", "Int", True),
         ("anything", "Not answerable", "None", None),
         ("anything", None, None, None),
     ],

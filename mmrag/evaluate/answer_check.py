@@ -20,7 +20,10 @@ import ast
 import re
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+#: A number stands on its own: the "5" inside "c4e5df9.pdf" or "Q3" is not one.
+_NUMBER = re.compile(r"(?<![A-Za-z0-9_])-?\d+(?:,\d{3})*(?:\.\d+)?(?![A-Za-z0-9_])")
+#: Quoted passages, in typographic or straight quotes.
+_QUOTED = (re.compile(r"“([^”]*)”"), re.compile(r'"([^"]*)"'))
 #: Citation markers such as "[2]" are references, not numbers the answer states.
 _CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 #: Formats whose gold is one string or one number: the quote rule's target questions.
@@ -93,17 +96,29 @@ def quote_contains_gold(
 ) -> bool | None:
     """Does the quoted passage contain the gold answer (None: no gold to look for)?
 
-    A number must appear as a number ("41" is not in "4100"), a string as whole words.
+    Only the text inside quotes counts when there are quotes. A number must appear as a
+    number ("41" is not in "4100"), a string as whole words.
     """
     kind = gold_kind(gold, answer_format)
     if kind is None or gold is None:
         return None
+    quote = quoted_text(quote)
     if kind == "number":
         target = numbers(gold)[0]
         return any(_close(target, n) for n in numbers(quote))
     text = normalise(quote)
     wanted = _wanted(gold) if kind == "list" else {normalise(gold)}
     return all(_contains_phrase(text, w) for w in wanted)
+
+
+def quoted_text(answer: str) -> str:
+    """The quoted passages of an answer, without the sources and pages cited beside them
+    (a file name or page number must not count as containing the gold)."""
+    for pattern in _QUOTED:
+        passages = pattern.findall(answer)
+        if passages:
+            return "\n".join(passages)
+    return _CITATION.sub(" ", answer)
 
 
 def _wanted(gold: str) -> set[str]:
