@@ -35,7 +35,7 @@ from mmrag.models.relevance.features import FEATURES
 from mmrag.retrieve import Retriever
 from mmrag.retrieve.routing import DOCUMENT_RANKINGS, DocumentRouter
 from mmrag.retrieve.tuning import DEFAULT_L2, FIT_TARGETS, LabelledQuery, collect
-from mmrag.retrieve.validation import Fitting, cross_validate
+from mmrag.retrieve.validation import RANKING_ONLY, Fitting, cross_validate
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mmlongbench_doc"
 L2_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3)
@@ -47,8 +47,8 @@ def grouped(
     queries: Sequence[LabelledQuery], settings: RetrievalConfig, fitting: Fitting, repeats: int
 ) -> dict[str, dict[str, float]]:
     results = cross_validate(queries, settings, fitting, repeats=repeats)
-    by_scope = results[fitting.fit_targets[0]]
-    return {scope: {k: f[k] for k in SHOWN} for scope, f in by_scope.items()}
+    by_scope = results[(*fitting.fit_targets, RANKING_ONLY)[0]]
+    return {scope: {k: f[k] for k in SHOWN if k in f} for scope, f in by_scope.items()}
 
 
 def main() -> int:
@@ -84,6 +84,7 @@ def main() -> int:
     base = Fitting()
     figures: dict[str, Any] = {"benchmark": "retrieval_study", "questions": len(examples)}
     figures["all"] = grouped(queries, settings, base, args.repeats)
+    figures["all_ranking_only"] = grouped(queries, settings, Fitting(fit_targets=()), args.repeats)
     every_target = cross_validate(
         queries, settings, Fitting(fit_targets=FIT_TARGETS), repeats=args.repeats
     )
@@ -96,7 +97,7 @@ def main() -> int:
         for feature in FEATURES:
             kept = tuple(f for f in FEATURES if f != feature)
             figures[f"without/{feature}"] = grouped(
-                queries, settings, Fitting(features=kept), args.repeats
+                queries, settings, Fitting(features=kept, fit_targets=()), args.repeats
             )
             print(feature, figures[f"without/{feature}"], file=sys.stderr)
     if "l2" not in args.skip:

@@ -15,6 +15,7 @@ from mmrag.evaluate.dataset import Evidence, Example, load_dataset, load_jsonl, 
 from mmrag.models.relevance.features import FEATURES
 from mmrag.retrieve.tuning import FIT_TARGETS, collect, fit_calibration, tune
 from mmrag.retrieve.validation import (
+    RANKING_ONLY,
     Fitting,
     choose_fit_target,
     cross_validate,
@@ -98,6 +99,10 @@ def test_cross_validation_reports_means_and_spread(
     assert figures["hit@5_sd"] >= 0.0 and 0.0 < figures["items_ratio"] <= 1.0
     # Fitting tau for a higher in-sample target never keeps fewer items.
     assert results[0.99]["corpus"]["items_ratio"] >= results[0.95]["corpus"]["items_ratio"]
+    # Without a fit target only the ranking is measured, and it is the same ranking.
+    ranking = cross_validate(queries, settings, Fitting(fit_targets=()), repeats=3)
+    assert set(ranking) == {RANKING_ONLY} and "hit_kept" not in ranking[RANKING_ONLY]["corpus"]
+    assert ranking[RANKING_ONLY]["corpus"]["mrr"] == results[0.95]["corpus"]["mrr"]
     # One document cannot be split into two folds of documents.
     one = [q for q in queries if document_of(q) == "r0.pdf"]
     assert cross_validate(one, settings) == {}

@@ -46,8 +46,13 @@ class Fitting:
     features: tuple[str, ...] = FEATURES
     l2: float = DEFAULT_L2
     #: The share of fixed k's hits tau is fitted to keep on the training fold, one per
-    #: result: fitting to exactly the target keeps less of it on unseen documents.
+    #: result: fitting to exactly the target keeps less of it on unseen documents. None:
+    #: only the ranking is measured (under the key :data:`RANKING_ONLY`), which is faster.
     fit_targets: tuple[float, ...] = (0.95,)
+
+
+#: The results' key when no tau is fitted (``Fitting(fit_targets=())``).
+RANKING_ONLY = 0.0
 
 
 def document_of(query: LabelledQuery) -> str:
@@ -126,8 +131,9 @@ def cross_validate(
     out); the figures of one repeat pool its folds."""
     if len({group(q) for q in queries}) < folds:
         return {}
+    targets = fitting.fit_targets or (RANKING_ONLY,)
     per_repeat: dict[float, dict[str, list[dict[str, float]]]] = {
-        t: defaultdict(list) for t in fitting.fit_targets
+        t: defaultdict(list) for t in targets
     }
     for repeat in range(repeats):
         parts = grouped_folds(queries, folds, seed + repeat, group)
@@ -160,19 +166,16 @@ def cross_validate(
                     totals[target][scope] += len(mine) * np.array(
                         [got.hit_rate, got.fixed_k_hit_rate, got.mean_items, got.fixed_k_mean_items]
                     )
-        for target in fitting.fit_targets:
+        for target in targets:
             for scope in SCOPES:
                 if not ranks[scope]:
                     continue
-                hit, fixed_hit, items, fixed_items = totals[target][scope]
-                per_repeat[target][scope].append(
-                    {
-                        "questions": float(len(ranks[scope])),
-                        **page_metrics(ranks[scope]),
-                        "hit_kept": hit / max(fixed_hit, 1e-9),
-                        "items_ratio": items / max(fixed_items, 1e-9),
-                    }
-                )
+                row = {"questions": float(len(ranks[scope])), **page_metrics(ranks[scope])}
+                if target in fitting.fit_targets:
+                    hit, fixed_hit, items, fixed_items = totals[target][scope]
+                    row["hit_kept"] = hit / max(fixed_hit, 1e-9)
+                    row["items_ratio"] = items / max(fixed_items, 1e-9)
+                per_repeat[target][scope].append(row)
     return {
         target: {scope: summarise(rows) for scope, rows in by_scope.items()}
         for target, by_scope in per_repeat.items()
