@@ -213,6 +213,17 @@ def test_postprocessor_takes_bm25_like_scores() -> None:
     assert len(kept) == 3
 
 
+def test_postprocessor_scores_only_the_pipelines_score_top() -> None:
+    """Slow scorers (cross-encoders, MLLM judges) see only the retriever's best few."""
+    nodes = [
+        NodeWithScore(node=TextNode(text=t, id_=f"n{i}"), score=0.9 - i / 10)
+        for i, t in enumerate(PASSAGES)
+    ]
+    post = RelevancyPostprocessor(fast_pipeline(retrieval={"score_top": 2}), k=5)
+    kept = post.postprocess_nodes(nodes, query_str="lighthouse repair budget 2025")
+    assert sorted(n.node.node_id for n in kept) == ["n0", "n1"]
+
+
 def test_postprocessor_needs_the_question() -> None:
     nodes = [NodeWithScore(node=TextNode(text="x", id_="a"), score=0.3)]
     with pytest.raises(ConfigError, match="query_str"):

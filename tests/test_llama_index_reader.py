@@ -32,10 +32,11 @@ def ocr_reader() -> MmragReader:
     return MmragReader(load_pipeline("default"))
 
 
-def test_reader_reads_scanned_pages_by_ocr(ocr_reader: MmragReader, tmp_path: Path) -> None:
+def test_reader_reads_scans_and_images_by_ocr(ocr_reader: MmragReader, tmp_path: Path) -> None:
     path = make_pdf(
         tmp_path / "notes.pdf",
         [f"Native text on the first page. {LONG}", ""],
+        images={0: text_image("HARBOUR MAP")},
         scanned={1: "GLACIER RETREATED\n38 METRES"},
     )
     docs = ocr_reader.load_data(path)
@@ -44,6 +45,10 @@ def test_reader_reads_scanned_pages_by_ocr(ocr_reader: MmragReader, tmp_path: Pa
     assert "GLACIER" in text[1].text.upper()
     assert text[1].metadata["ocr"] is True
     assert text[0].metadata["file_name"] == "notes.pdf"
+    # An embedded picture's text is read too; the scan's own page image is not read twice.
+    pictures = {d.metadata["page"]: d.text for d in docs if isinstance(d, ImageDocument)}
+    assert "HARBOUR" in pictures[1].upper()
+    assert pictures.get(2, "") == ""
 
 
 def test_reader_gives_markdown_text_and_its_images(tmp_path: Path) -> None:

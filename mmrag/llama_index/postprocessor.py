@@ -111,6 +111,9 @@ class RelevancyPostprocessor(BaseNodePostprocessor):
                 continue  # the same node fetched twice (e.g. by two retrievers) counts once
             by_id[item.node.id] = nws
             items.append(item)
+        # As in mmrag's own retrieval, only the best score_top are scored (cross-encoders
+        # and MLLM judges are slow); the others would not make the context anyway.
+        items = items[: self._retrieval.score_top]
         hits = [Hit(node=i.node, score=i.scores[signal]["score"]) for i in items]
         candidates = Candidates(query=query, lists={signal: hits})
         for item, rs in zip(items, self._scorer.score(candidates, items), strict=True):

@@ -108,11 +108,9 @@ class MmragReader(BaseReader):
             )
         if not self.images:
             return
+        read = self._read_images(loaded)
         for image in loaded.images:
-            text = image.caption
-            if self.ocr is not None and not image.skip_ocr:
-                read = self.ocr.recognize([image.image])[0].text
-                text = "\n".join(t for t in (image.caption, read) if t)
+            text = "\n".join(t for t in (image.caption, read.get(image.image_id, "")) if t)
             meta = {**base, **_flat(image.metadata), "kind": NodeKind.IMAGE.value}
             meta |= {"image_id": image.image_id, "caption": image.caption}
             if image.page is not None:
@@ -129,6 +127,15 @@ class MmragReader(BaseReader):
                 image=base64.b64encode(image.data).decode("ascii"),
                 image_mimetype=f"image/{image.format}",
             )
+
+    def _read_images(self, loaded: LoadedDocument) -> dict[str, str]:
+        """OCR text of the document's images, in one batch (a scan's own page image is
+        read as the page already)."""
+        todo = [im for im in loaded.images if not im.skip_ocr]
+        if self.ocr is None or not todo:
+            return {}
+        results = self.ocr.recognize([im.image for im in todo])
+        return {im.image_id: r.text for im, r in zip(todo, results, strict=True)}
 
     def _with_ocr(self, loaded: LoadedDocument) -> list[TextBlock]:
         """Native text blocks plus the OCR text of scanned pages, in page order."""
