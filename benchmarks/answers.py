@@ -53,8 +53,10 @@ MODES: dict[str, tuple[str, dict[str, str]]] = {
 #: Every 7th question (50 of 345: 41 answerable, 9 not) by default. Measured on the
 #: shared 2-core machine (every 17th, first 20, 2026-11-29): SmolLM2 took a median 24 s
 #: per answer (531 s for 20; decoding 18 tokens/s under load), the extractive mode 3 s;
-#: all 345 would take ~2.5 h, every 7th ~25 min. `--stride 1` runs them all.
+#: all 345 would take ~2.5 h, every 7th ~25 min. `--stride 1 --minutes 0` runs them all.
 DEFAULT_STRIDE = 7
+#: ... and a time budget, since the machine's load decides how far that gets.
+DEFAULT_MINUTES = 25.0
 
 
 class CachedGenerator:
@@ -102,6 +104,12 @@ def main() -> int:
     parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE, help="every S-th question")
     parser.add_argument("--limit", type=int, default=None, help="only the first N (after --stride)")
     parser.add_argument(
+        "--minutes",
+        type=float,
+        default=DEFAULT_MINUTES,
+        help="stop taking new questions after this long (0: no limit)",
+    )
+    parser.add_argument(
         "--records",
         type=Path,
         default=None,
@@ -115,22 +123,36 @@ def main() -> int:
     examples = spec.examples[:: args.stride][: args.limit]
     settings = EvalSettings(use_judge=False)
     shared: CachedGenerator | None = None
-    results: dict[str, Any] = {}
+    modes: dict[str, tuple[PipelineConfig, RAG]] = {}
     for mode in args.modes.split(","):
         config = mode_config(mode)
         rag = RAG.open(args.store, pipeline=config, create=False)
         if config.generation.answerer == "generate":
             shared = shared or CachedGenerator(rag.components.generator)
             rag.components.generator = shared  # type: ignore[misc]
-        records, started = [], time.perf_counter()
-        for index, example in enumerate(examples, start=1):
-            records.append(evaluate_example(rag, spec, example, settings, None))
-            if index % 10 == 0 or index == len(examples):
-                elapsed = time.perf_counter() - started
-                print(f"{mode}: {index}/{len(examples)} in {elapsed:.0f} s", file=sys.stderr)
-        results[mode] = describe(records, time.perf_counter() - started)
-        if args.records:
-            save_run(args.records, config, records, len(examples), list(results))
+        modes[mode] = (config, rag)
+    # Question by question through every mode, so a run stopped by --minutes still
+    # compares the modes on the same questions.
+    records: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    seconds = dict.fromkeys(modes, 0.0)
+    started, done = time.perf_counter(), 0
+    for example in examples:
+        if args.minutes and time.perf_counter() - started > args.minutes * 60:
+            print(f"stopping: --minutes {args.minutes} spent", file=sys.stderr)
+            break
+        for mode, (_, rag) in modes.items():
+            mark = time.perf_counter()
+            records[mode].append(evaluate_example(rag, spec, example, settings, None))
+            seconds[mode] += time.perf_counter() - mark
+        done += 1
+        if done % 5 == 0:
+            elapsed = time.perf_counter() - started
+            print(f"{done}/{len(examples)} questions in {elapsed:.0f} s", file=sys.stderr)
+    results = {mode: describe(records[mode], seconds[mode]) for mode in modes}
+    if args.records:
+        for config, _ in modes.values():
+            save_run(args.records, config, records[config.name], done, list(modes))
+    examples = examples[:done]
     answerable = sum(e.answerable for e in examples)
     print(
         json.dumps(
@@ -140,9 +162,9 @@ def main() -> int:
                 "questions": len(examples),
                 "answerable": answerable,
                 "not_answerable": len(examples) - answerable,
-                "subset": f"every {args.stride}th question of {len(spec.examples)}"
-                + (f", first {args.limit}" if args.limit else "")
-                if args.stride > 1 or args.limit
+                "subset": f"every {args.stride}th question of {len(spec.examples)}, "
+                f"first {len(examples)}"
+                if args.stride > 1 or len(examples) < len(spec.examples)
                 else "all",
                 "store": str(args.store),
                 "modes": results,
