@@ -385,6 +385,7 @@ class RAG:
         exclude: Sequence[str] = (),
         prune: bool = False,
         progress: IngestProgress | None = None,
+        allow_links_outside: Sequence[str | Path] = (),
     ) -> IngestReport:
         """:meth:`ingest` for asyncio code (``progress`` is called from the worker thread)."""
         return await run_blocking(
@@ -395,6 +396,7 @@ class RAG:
             exclude=exclude,
             prune=prune,
             progress=progress,
+            allow_links_outside=allow_links_outside,
         )
 
     def memories(self, user: str) -> Memories:

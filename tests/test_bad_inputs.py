@@ -559,3 +559,17 @@ def test_plain_cli_output_caps_warnings_not_json(tmp_path: Path) -> None:
     args[args.index("-s") + 1] = str(tmp_path / "store2")
     report = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
     assert len(report["warnings"]) == 130
+
+
+def test_aingest_passes_allow_links_outside(fast_rag: RAG, tmp_path: Path) -> None:
+    import asyncio
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "shared").mkdir()
+    text_image("LOGO", size=(300, 200)).save(tmp_path / "shared" / "logo.png")
+    page = tmp_path / "docs" / "page.md"
+    page.write_text(f"{GOOD_TEXT}\n\n![logo](../shared/logo.png)\n", encoding="utf-8")
+    report = asyncio.run(
+        fast_rag.aingest([tmp_path / "docs"], allow_links_outside=[tmp_path / "shared"])
+    )
+    assert report.ok and report.images == 1 and report.warnings == []
