@@ -83,23 +83,18 @@ def main() -> int:
             args.cache.write_bytes(pickle.dumps(queries))
     base = Fitting()
     figures: dict[str, Any] = {"benchmark": "retrieval_study", "questions": len(examples)}
-    figures["all"] = grouped(queries, settings, base, args.repeats)
-    figures["all_ranking_only"] = grouped(queries, settings, Fitting(fit_targets=()), args.repeats)
     every_target = cross_validate(
         queries, settings, Fitting(fit_targets=FIT_TARGETS), repeats=args.repeats
     )
+    figures["all"] = {
+        scope: {k: f[k] for k in SHOWN} for scope, f in every_target[FIT_TARGETS[0]].items()
+    }
+    print("all", figures["all"], file=sys.stderr)
     figures["fit_targets"] = {
         str(t): {scope: {k: f[k] for k in ADAPTIVE} for scope, f in by_scope.items()}
         for t, by_scope in every_target.items()
     }
     print("fit targets", figures["fit_targets"], file=sys.stderr)
-    if "ablation" not in args.skip:
-        for feature in FEATURES:
-            kept = tuple(f for f in FEATURES if f != feature)
-            figures[f"without/{feature}"] = grouped(
-                queries, settings, Fitting(features=kept, fit_targets=()), args.repeats
-            )
-            print(feature, figures[f"without/{feature}"], file=sys.stderr)
     if "l2" not in args.skip:
         for l2 in L2_GRID:
             figures[f"l2/{l2:g}"] = grouped(queries, settings, Fitting(l2=l2), args.repeats)
@@ -108,8 +103,13 @@ def main() -> int:
         within = [q for q in queries if q.scope == "document"]
         for method in DOCUMENT_RANKINGS:
             retriever = Retriever(rag.store, Components(rag.config))
-            retriever.router.method = method
-            corpus = collect(retriever, examples, scopes=("corpus",))
+            if retriever.router.method == method:  # what the candidates were collected with
+                corpus = [q for q in queries if q.scope == "corpus"]
+            else:
+                retriever.router.method = method
+                corpus = collect(retriever, examples, scopes=("corpus",))
+            if args.cache:
+                args.cache.with_suffix(f".{method}.pkl").write_bytes(pickle.dumps(within + corpus))
             router = DocumentRouter(rag.store.documents, method)
             first = sum(
                 [Path(h.source).name for h in router.search(e.question, user=None, limit=1)]
@@ -121,6 +121,13 @@ def main() -> int:
                 "document_top1": round(first / max(len(examples), 1), 3),
             }
             print(method, figures[f"ranking/{method}"], file=sys.stderr)
+    if "ablation" not in args.skip:
+        for feature in FEATURES:
+            kept = tuple(f for f in FEATURES if f != feature)
+            figures[f"without/{feature}"] = grouped(
+                queries, settings, Fitting(features=kept, fit_targets=()), args.repeats
+            )
+            print(feature, figures[f"without/{feature}"], file=sys.stderr)
     figures["l2_shipped"] = DEFAULT_L2
     print(json.dumps(figures))
     return 0
