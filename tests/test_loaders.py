@@ -839,3 +839,17 @@ def test_markdown_reference_images_and_fences(tmp_path: Path) -> None:
     doc = load_file(path, IngestConfig())
     assert doc.warnings == []  # the fenced example is not an image
     assert [im.caption for im in doc.images] == ["the map", "plan"]
+
+
+@pytest.mark.timeout(30)
+def test_html_deeply_nested_is_read_in_linear_time(tmp_path: Path) -> None:
+    # Break markers inserted into the tree walked a subtree per insert: 63 s at this depth.
+    depth = 20_000
+    path = tmp_path / "deep.html"
+    path.write_text(
+        "<html><body>" + "<div>x " * depth + "Tardigrades survive." + "</div>" * depth,
+        encoding="utf-8",
+    )
+    text = load_file(path, IngestConfig()).blocks[0].text
+    assert text.splitlines()[-1] == "x Tardigrades survive."
+    assert len(text.splitlines()) == depth
