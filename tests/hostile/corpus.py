@@ -103,7 +103,7 @@ def encrypted_pdf(text: str) -> bytes:
     return bytes(data)
 
 
-def build(base: Path, *, huge_line_bytes: int = 1_000_000, html_depth: int = 5_000) -> Hostile:
+def build(base: Path, *, huge_line_bytes: int = 1_000_000, html_depth: int = 20_000) -> Hostile:
     """Write the hostile corpus under ``base`` (resolved); see the module docstring."""
     base = base.resolve()
     root, outside = base / "root", base / "outside"

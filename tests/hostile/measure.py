@@ -80,12 +80,10 @@ def judge(h: Hostile, run: dict[str, Any], store: Path, log: Path) -> dict[str, 
     cases: dict[str, str] = {}
     for bad in h.bad:
         path = str(h.root / bad.rel)
-        if run["outcome"] == "hang":
-            cases[bad.name] = "hang"
+        if run["outcome"] in ("hang", "traceback"):  # a traceback may name it too
+            cases[bad.name] = run["outcome"]
         elif named(output, path, bad.words):
             cases[bad.name] = "named"
-        elif run["outcome"] == "traceback":
-            cases[bad.name] = "traceback"
         else:
             cases[bad.name] = "silent"
     for link in h.links:
@@ -110,7 +108,7 @@ def main() -> None:
     parser.add_argument("--per-case", action="store_true")
     parser.add_argument("--case-timeout", type=float, default=60.0)
     parser.add_argument("--huge-line-bytes", type=int, default=1_000_000)
-    parser.add_argument("--html-depth", type=int, default=5_000)
+    parser.add_argument("--html-depth", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
