@@ -39,6 +39,8 @@ class Ingestor:
         self.fingerprint = components.config.ingest_fingerprint()
         self.timer = StageTimer()
         self._enricher = Enricher(components, self.timer)
+        #: Files found broken at the start of this run: their duplicates are removed.
+        self._redo: set[str] = set()
 
     def run(
         self,
@@ -123,6 +125,7 @@ class Ingestor:
             logger.warning(message)
             report.warnings.append(message)
             progress.warn(message)
+        self._redo = redo
         return {s: r for s, r in ledger.items() if s not in redo}
 
     def _accept(self, loaded: Loaded, report: IngestReport, progress: IngestProgress) -> None:
@@ -147,7 +150,8 @@ class Ingestor:
         progress.stage(f"writing {len(batch.nodes)} nodes")
         with self.timer.stage("write"):
             sources = [x.record.source for x in group]
-            self.store.replace_sources(user, sources, batch.nodes, batch.images)
+            heal = not self._redo.isdisjoint(sources)
+            self.store.replace_sources(user, sources, batch.nodes, batch.images, heal=heal)
             self.store.documents.replace(user, sources, batch.documents)
             ids: dict[str, set[str]] = {}
             for node in batch.nodes:

@@ -105,6 +105,7 @@ class DocumentTable:
             .cast(self._table.schema)
         )
         scope = all_of(write_scope(user), in_list("source", sources))
+        before = int(self._table.version)
         retry_conflicts(
             lambda: (
                 self._table.merge_insert(["user", "source"])
@@ -115,9 +116,11 @@ class DocumentTable:
             ),
             what="writing document rows",
         )
-        # A store made before the key was declared can still get a second row from a
-        # concurrent writer; this removes it (and heals what such a race left before).
-        remove_duplicates(self._table, ["user", "source"], scope, what="document rows")
+        # If another writer committed meanwhile (or the table predates key declarations),
+        # a second row of a file is possible: look for one and remove it.
+        remove_duplicates(
+            self._table, ["user", "source"], scope, what="document rows", before=before
+        )
 
     def delete(self, user: str, sources: Sequence[str]) -> None:
         if sources:

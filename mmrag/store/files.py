@@ -53,6 +53,7 @@ class FileLedger:
         if not records:
             return
         data = pa.Table.from_pylist([asdict(r) for r in records], schema=FILES_SCHEMA)
+        before = int(self._table.version)
         retry_conflicts(
             lambda: (
                 self._table.merge_insert(["user", "source"])
@@ -62,11 +63,14 @@ class FileLedger:
             ),
             what="writing the file ledger",
         )
-        # Only stores made before the key was declared can get a second row here.
+        # If another writer committed meanwhile (or the table predates key declarations),
+        # a second row of a file is possible: look for one and remove it.
         for user in {r.user for r in records}:
             sources = [r.source for r in records if r.user == user]
             scope = all_of(write_scope(user), in_list("source", sources))
-            remove_duplicates(self._table, ["user", "source"], scope, what="file ledger")
+            remove_duplicates(
+                self._table, ["user", "source"], scope, what="file ledger", before=before
+            )
 
     def delete(self, user: str, sources: Sequence[str]) -> None:
         if sources:

@@ -31,6 +31,8 @@ from mmrag.store.retry import retry_conflicts
 
 logger = logging.getLogger(__name__)
 
+_PRIMARY_KEY = b"lance-schema:unenforced-primary-key"
+
 #: Rows are deleted by row id in chunks of this many (one commit each).
 _DELETE_CHUNK = 5_000
 
@@ -106,8 +108,32 @@ def delete_rows(table: Any, row_ids: Sequence[int], *, what: str) -> None:
         retry_conflicts(partial(table.delete, where), what=what)
 
 
-def remove_duplicates(table: Any, key: Sequence[str], where: str, *, what: str) -> int:
-    """Delete all but one copy of each ``key`` among rows matching ``where``."""
+def declares_key(table: Any, key: Sequence[str]) -> bool:
+    """Does ``table`` declare ``key`` as its primary key (so racing inserts conflict)?"""
+    schema = table.schema
+    return all(_PRIMARY_KEY in (schema.field(column).metadata or {}) for column in key)
+
+
+def remove_duplicates(
+    table: Any,
+    key: Sequence[str],
+    where: str,
+    *,
+    what: str,
+    before: int | None = None,
+    always: bool = False,
+) -> int:
+    """Delete all but one copy of each ``key`` among rows matching ``where``.
+
+    Called after a write that started at table version ``before``. If that write was
+    the only commit since (no other writer got in between) and the table declares its
+    key, no copy can have been made and the scan is skipped: it would cost a read of
+    the key columns on every commit of a large ingest. ``always`` scans anyway (files
+    found broken, whose copies came from elsewhere).
+    """
+    alone = before is not None and int(table.version) - before <= 1
+    if not always and alone and declares_key(table, key):
+        return 0
     extra = extra_row_ids(scan(table, key, where), key)
     if extra:
         logger.warning("%s: removing %d duplicate rows", what, len(extra))

@@ -135,15 +135,18 @@ class Store:
         sources: Sequence[str],
         nodes: Sequence[Node],
         images: dict[str, tuple[bytes, str]],
+        *,
+        heal: bool = False,
     ) -> None:
         """Make ``nodes`` the complete set of nodes of ``sources`` in one atomic commit.
 
-        Rows of these sources that are not in ``nodes`` (stale or duplicated by an
-        earlier crash or race) are gone afterwards.
+        Rows of these sources that are not in ``nodes`` are gone afterwards; with
+        ``heal`` (sources found broken), so are extra copies of the same node.
         """
         table = self._nodes_table()
         data = nodes_to_table(nodes, table.schema, images)
         scope = all_of(write_scope(user), in_list("source", sources))
+        before = int(table.version)
         retry_conflicts(
             lambda: (
                 table.merge_insert("id")
@@ -156,7 +159,7 @@ class Store:
             ),
             what="writing nodes",
         )
-        remove_duplicates(table, ["id"], scope, what="nodes")
+        remove_duplicates(table, ["id"], scope, what="nodes", before=before, always=heal)
 
     def sources_to_redo(self, user: str, recorded: dict[str, int]) -> set[str]:
         """Files of ``user`` whose stored nodes disagree with the ledger's counts."""
