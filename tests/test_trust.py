@@ -57,6 +57,9 @@ def test_exact_match_for_short_answers(
         ),
         ("“Use Custom Charts to create pie charts” (report.pdf, page 18) [1]", "18", "Int", False),
         ("“It covers 538 square miles” (698bba5.pdf, page 11) [1]", "538", "Int", True),
+        # A passage that holds quote marks itself (PDF text) is read to its source.
+        ("“”18 Hamilton County covers 538 square miles” (a.pdf, page 11) [1]", "538", "Int", True),
+        ("“first” (a.pdf, page 1) [1]\n“then 538 miles” (b.pdf, page 2) [2]", "538", "Int", True),
         ("anything", "Not answerable", "None", None),
         ("anything", None, None, None),
     ],

@@ -22,8 +22,13 @@ import re
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 #: A number stands on its own: the "5" inside "c4e5df9.pdf" or "Q3" is not one.
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_])-?\d+(?:,\d{3})*(?:\.\d+)?(?![A-Za-z0-9_])")
-#: Quoted passages, in typographic or straight quotes.
-_QUOTED = (re.compile(r"“([^”]*)”"), re.compile(r'"([^"]*)"'))
+#: Quoted passages: one per line, closed by the last quote mark before its source
+#: "(file, page) [n]" (the passage itself may hold quote marks), else any quotes.
+_QUOTED = (
+    re.compile(r"[“\"](.*)[”\"]\s*[(\[]"),
+    re.compile(r"“([^”]*)”"),
+    re.compile(r'"([^"]*)"'),
+)
 #: Citation markers such as "[2]" are references, not numbers the answer states.
 _CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 #: Formats whose gold is one string or one number: the quote rule's target questions.
