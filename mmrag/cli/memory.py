@@ -142,16 +142,30 @@ def recognise(
     if json_out:
         out.print_json(
             data=[
-                {"name": r.memory.name, "similarity": r.similarity, "claimed": r.claimed}
+                {
+                    "name": r.memory.name,
+                    "similarity": r.similarity,
+                    "claimed": r.claimed,
+                    "margin": r.margin,
+                    "needed": r.needed,
+                }
                 for r in found
             ]
         )
         return
     claimed = [r for r in found if r.claimed]
     out.print(f"This is {claimed[0].memory.name}." if claimed else "I don't recognise this one.")
-    table = Table("name", "similarity", "claimed")
+    # The margin to the next concept says how sure the ranking is; "needed" is the
+    # concept's own claim floor, so a near miss is visible rather than a bare "no".
+    table = Table("name", "similarity", "margin to next", "needed", "claimed")
     for r in found:
-        table.add_row(r.memory.name, f"{r.similarity:.3f}", "yes" if r.claimed else "")
+        table.add_row(
+            r.memory.name,
+            f"{r.similarity:.3f}",
+            f"{r.margin:+.3f}",
+            f"{r.needed:.3f}",
+            "yes" if r.claimed else "",
+        )
     out.print(table)
 
 

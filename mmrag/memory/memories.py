@@ -21,6 +21,13 @@ from mmrag.components import Components
 from mmrag.errors import ConfigError, InvalidNameError, MmragError
 from mmrag.ingest.images import encode_for_store, open_query_image
 from mmrag.memory.names import display, mentions, normalise
+from mmrag.memory.recognition import (
+    best_matches,
+    claim_floor,
+    generic_negatives,
+    null_tops,
+    self_similarity,
+)
 from mmrag.memory.store import MemoryRecord, MemoryStore, PhotoRow
 from mmrag.models.crop import Cropper, croppers
 from mmrag.schema import SHARED_USER, MemoryRef, content_digest
@@ -39,8 +46,12 @@ class Recognition:
     memory: MemoryRecord
     similarity: float
     photo_id: str
-    #: Above the pipeline's recognition threshold: mmrag claims it is this concept.
+    #: Clears this concept's claim floor: mmrag claims the photo shows this concept.
     claimed: bool
+    #: Similarity minus the next concept's (or minus -1 when it is the only match).
+    margin: float = 0.0
+    #: The similarity this concept needed to be claimed (see ``mmrag.memory.recognition``).
+    needed: float = 0.0
 
 
 class Memories:
@@ -152,8 +163,11 @@ class Memories:
         """Which of the user's concepts ``image`` shows, most similar first.
 
         Each crop of the image (see the pipeline's ``memory.cropper``) is compared with
-        every photo of every concept; a concept's similarity is its best match. Only those
-        at or above ``memory.recognition_threshold`` are ``claimed``.
+        every photo of every concept; a concept's similarity is its best match. It is
+        ``claimed`` when it clears its claim floor (a photo may show two of them): with
+        ``memory.recognition: calibrated`` that floor is measured per concept from the
+        user's own photos (:mod:`mmrag.memory.recognition`), with ``fixed`` it is
+        ``memory.recognition_threshold``.
         """
         embedder = self._c.image_embedder
         if embedder is None:
@@ -161,20 +175,27 @@ class Memories:
                 f"pipeline '{self._c.config.name}' has no image_embedder to recognise with"
             )
         picture = open_query_image(str(image) if isinstance(image, Path) else image)
-        vectors = embedder.embed_images(self._cropper.crops(picture))
-        best: dict[str, tuple[float, str]] = {}
-        for vector in vectors:
-            for match in self._db.nearest_photos(self.user, vector, limit=50):
-                if match.similarity > best.get(match.memory_id, (-2.0, ""))[0]:
-                    best[match.memory_id] = (match.similarity, match.photo_id)
+        photos = self._db.photo_vectors(self.user)
+        if not photos:
+            return []
+        best = best_matches(embedder.embed_images(self._cropper.crops(picture)), photos)
+        floors = self._claim_floors(photos)
         records = {m.id: m for m in self.list()}
-        threshold = self._c.config.memory.recognition_threshold
-        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:limit]
-        return [
-            Recognition(records[mid], sim, pid, claimed=sim >= threshold)
-            for mid, (sim, pid) in ranked
-            if mid in records
-        ]
+        ranked = [kv for kv in sorted(best.items(), key=lambda kv: -kv[1][0]) if kv[0] in records]
+        found = []
+        for rank, (mid, (sim, pid)) in enumerate(ranked[:limit]):
+            following = ranked[rank + 1][1][0] if rank + 1 < len(ranked) else -1.0
+            found.append(
+                Recognition(
+                    records[mid],
+                    sim,
+                    pid,
+                    claimed=sim >= floors[mid],
+                    margin=sim - following,
+                    needed=floors[mid],
+                )
+            )
+        return found
 
     def for_question(
         self, question: str, image: Image.Image | None = None
@@ -194,6 +215,25 @@ class Memories:
     @cached_property
     def _cropper(self) -> Cropper:
         return croppers.create(self._c.config.memory.cropper)
+
+    def _claim_floors(self, photos: builtins.list[tuple[str, str, np.ndarray]]) -> dict[str, float]:
+        config = self._c.config.memory
+        ids = {memory_id for memory_id, _, _ in photos}
+        if config.recognition == "fixed":
+            return dict.fromkeys(ids, config.recognition_threshold)
+        embedder = self._c.image_embedder
+        assert embedder is not None  # recognise() checked
+        generic = generic_negatives(
+            f"{embedder.name}/{self._cropper.name}", embedder.embed_images, self._cropper.crops
+        )
+        tops = null_tops(photos, generic)
+        own = self_similarity(photos)
+        return {
+            mid: claim_floor(
+                tops[mid], config.recognition_margin, own.get(mid), config.recognition_self_weight
+            )
+            for mid in ids
+        }
 
     def _require(self, name: str) -> MemoryRecord:
         record = self._db.get(self.user, normalise(name))

@@ -131,6 +131,25 @@ class MemoryStore:
         )
         return [PhotoMatch(r["memory_id"], r["id"], 1.0 - float(r["_distance"])) for r in rows]
 
+    def photo_vectors(self, user: str) -> list[tuple[str, str, np.ndarray]]:
+        """Every featured photo of the user as ``(memory_id, photo_id, vector)``.
+
+        Recognition calibrates each concept against the user's other photos, so it reads
+        them all (a user's memories hold tens to hundreds of photos, not millions)."""
+        if self.image_dim is None:
+            return []
+        rows = (
+            self._photos.search()
+            .where(all_of(write_scope(user), "image_vector IS NOT NULL"))
+            .select(["id", "memory_id", "image_vector"])
+            .limit(None)
+            .to_list()
+        )
+        return [
+            (r["memory_id"], r["id"], np.asarray(r["image_vector"], dtype=np.float32))
+            for r in sorted(rows, key=lambda r: r["id"])
+        ]
+
     def photo_bytes(self, user: str, photo_id: str) -> tuple[bytes, str] | None:
         rows = (
             self._photos.search()
