@@ -83,6 +83,9 @@ def _sequential(tmp_path: Path, folders: list[Path]) -> tuple[list[Any], ...]:
     return _state(clean)
 
 
+# Real processes, each importing mmrag: about a minute of CPU in all, so these two run in
+# `.ci/run` (-m slow) rather than in every `make test`; the healing test below does not.
+@pytest.mark.slow
 def test_concurrent_writers_with_a_reader(tmp_path: Path) -> None:
     a, b, c = (_folder(tmp_path / "data", name, 8) for name in ("alpha", "beta", "gamma"))
     store = tmp_path / "store"
@@ -101,6 +104,7 @@ def test_concurrent_writers_with_a_reader(tmp_path: Path) -> None:
     assert check_store(RAG.open(store, pipeline=fast_pipeline()).store).ok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["commit", "ledger", "indexes", "compact"])
 def test_kill_at_any_moment_then_rerun_gives_the_clean_result(tmp_path: Path, moment: str) -> None:
     folders = [_folder(tmp_path / "data", name, 6) for name in ("alpha", "beta")]
