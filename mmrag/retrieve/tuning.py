@@ -247,7 +247,7 @@ class TuneResult:
 
 #: In-sample targets tried for tau: the smallest whose grouped figures keep the asked
 #: share of fixed k's hits on unseen documents is used.
-FIT_TARGETS = (0.95, 0.96, 0.97, 0.98, 0.99)
+FIT_TARGETS = (0.95, 0.955, 0.96, 0.965, 0.97, 0.975, 0.98, 0.99)
 
 
 def fit_threshold(

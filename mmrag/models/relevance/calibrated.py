@@ -24,26 +24,26 @@ from mmrag.schema import ScoredNode
 #: Fitted by `mmrag tune` on MMLongBench-Doc dev (271 answerable questions, searched
 #: within their document and across the corpus). See benchmarks/retrieval.py.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "text_cos": 3.6556,
-    "text_cos_rel": 1.1541,
-    "bm25_rel": 1.9221,
-    "inv_rank_vector": 0.692,
-    "inv_rank_bm25": -0.2123,
-    "both_text_lists": -2.2125,
+    "text_cos": 3.6509,
+    "text_cos_rel": 1.1422,
+    "bm25_rel": 1.9139,
+    "inv_rank_vector": 0.6912,
+    "inv_rank_bm25": -0.2176,
+    "both_text_lists": -2.229,
     "image_cos": 0.0,
-    "page_context": 0.571,
-    "doc_prior": 4.6559,
-    "page_mention": 4.0728,
-    "is_image": 0.5861,
-    "rrf": 2.5513,
-    "term_coverage": 2.3773,
-    "term_coverage_idf": 5.1287,
-    "reference_match": 2.6725,
-    "printed_page_mention": 3.5201,
+    "page_context": 0.6049,
+    "doc_prior": 4.6557,
+    "page_mention": 4.0759,
+    "is_image": 0.5875,
+    "rrf": 2.57,
+    "term_coverage": 2.3809,
+    "term_coverage_idf": 5.1284,
+    "reference_match": 2.6728,
+    "printed_page_mention": 3.5203,
 }
-DEFAULT_BIAS = -2.2046
-DEFAULT_SLOPE = 0.1898
-DEFAULT_STANDOUT = 0.3616
+DEFAULT_BIAS = -2.7101
+DEFAULT_SLOPE = 0.2226
+DEFAULT_STANDOUT = 0.3295
 
 
 class CalibratedConfig(BackendConfig):
