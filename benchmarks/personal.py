@@ -37,6 +37,7 @@ from typing import Any
 from mmrag import RAG, load_pipeline
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dreambooth"
+RAP_BO = DATA.parent / "rap" / "bo_train"
 #: Never enrolled: their photos measure false claims (each has an enrolled look-alike).
 HELD_OUT = ("dog5", "grey_sloth_plushie", "backpack_dog", "robot_toy")
 LOOKALIKES = {"dogs": ("dog", "dog2", "dog3"), "plush": ("bear_plushie", "duck_toy", "monster_toy")}
@@ -107,6 +108,7 @@ def run(
     for subject in enrolled:
         memories.add(subject, photos=photos[subject][:shots], category=subject)
     known, unknown = [], []
+    claims: dict[bool, list[bool]] = {True: [], False: []}
     for subject in subjects:
         queries = photos[subject][shots:] if subject in enrolled else photos[subject]
         for photo in queries:
@@ -114,15 +116,20 @@ def run(
             best = found[0] if found else None
             row = (subject, best.memory.key if best else None, best.similarity if best else -1.0)
             (known if subject in enrolled else unknown).append(row)
-    threshold = rag.config.memory.recognition_threshold
+            claims[subject in enrolled].append(bool(best and best.claimed))
+    memory = rag.config.memory
     result: dict[str, Any] = {
         "shots": shots,
         "cropper": cropper,
         "enrolled_subjects": len(enrolled),
         "queries_known": len(known),
         "queries_unknown": len(unknown),
-        "threshold": threshold,
-        **_metrics(known, unknown, threshold),
+        "recognition": memory.recognition,
+        # What the pipeline claims (its own rule) ...
+        **_claimed(known, unknown, claims),
+        # ... and what a fixed threshold at recognition_threshold would have claimed.
+        "fixed": {"threshold": memory.recognition_threshold}
+        | _metrics(known, unknown, memory.recognition_threshold),
         "held_out_subjects": list(held_out),
         "lookalike_top1": {
             group: _share([float(b == s) for s, b, _ in known if s in members])
@@ -135,6 +142,69 @@ def run(
     }
     shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _claimed(
+    known: list[tuple[str, str | None, float]],
+    unknown: list[tuple[str, str | None, float]],
+    claims: dict[bool, list[bool]],
+) -> dict[str, float | None]:
+    pairs = list(zip([b == s for s, b, _ in known], claims[True], strict=True))
+    return {
+        "top1": _share([float(r) for r, _ in pairs]),
+        "claimed_correct": _share([float(r and c) for r, c in pairs]),
+        "claimed_wrong": _share([float(not r and c) for r, c in pairs]),
+        "false_claim": _share([float(c) for c in claims[False]]),
+    }
+
+
+def lookalikes(data: Path, reference: Path, shots: int, cropper: str) -> dict[str, Any] | None:
+    """One concept photographed many times (RAP's dog ``bo``) against never-enrolled
+    subjects of its class (DreamBooth's dogs), the user holding one photo of every other
+    subject: is bo claimed for bo's held-back photos (5 onwards), and never for another dog?
+    """
+    own = sorted(p for p in reference.iterdir() if p.suffix.lower() in {".jpg", ".png"})
+    subjects = sorted(p.name for p in data.iterdir() if p.is_dir())
+    dogs = [s for s, kind in subject_classes(data, subjects).items() if kind == "dog"]
+    if len(own) <= max(shots, 5) or not dogs:
+        return None
+    workdir = Path(tempfile.mkdtemp(prefix="mmrag-lookalike-"))
+    config = load_pipeline("default").model_dump(mode="json")
+    config["memory"]["cropper"] = {"type": cropper}
+    from mmrag.config import PipelineConfig
+
+    rag = RAG.open(workdir / "store", pipeline=PipelineConfig.from_dict(config))
+    memories = rag.memories("tester")
+    for subject in subjects:
+        if subject not in dogs:
+            memories.add(subject, photos=sorted((data / subject).glob("*.jpg"))[:1])
+    memories.add("bo", photos=own[:shots], category="dog")
+    threshold = rag.config.memory.recognition_threshold
+    outcomes: dict[bool, list[tuple[bool, bool]]] = {True: [], False: []}
+    queries = [(p, True) for p in own[5:]]
+    queries += [(p, False) for d in dogs for p in sorted((data / d).glob("*.jpg"))]
+    for photo, is_bo in queries:
+        found = memories.recognise(photo, limit=1)
+        top = found[0] if found and found[0].memory.key == "bo" else None
+        outcomes[is_bo].append(
+            (bool(top and top.claimed), bool(top and top.similarity >= threshold))
+        )
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    def rates(i: int) -> dict[str, float | None]:
+        tpr = _share([float(o[i]) for o in outcomes[True]])
+        fpr = _share([float(o[i]) for o in outcomes[False]])
+        balanced = None if tpr is None or fpr is None else round((tpr + 1 - fpr) / 2, 3)
+        return {"claimed_bo": tpr, "other_dogs_claimed": fpr, "balanced_accuracy": balanced}
+
+    return {
+        "shots": shots,
+        "cropper": cropper,
+        "bo_queries": len(outcomes[True]),
+        "other_dog_queries": len(outcomes[False]),
+        **rates(0),
+        "fixed": {"threshold": threshold} | rates(1),
+    }
 
 
 def _share(values: Sequence[float]) -> float | None:
@@ -175,6 +245,12 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cropper", action="append", help="whole and/or multi-crop (default both)")
     parser.add_argument(
+        "--reference",
+        type=Path,
+        default=RAP_BO,
+        help="photos of one look-alike concept (default: RAP's bo_train; skipped if absent)",
+    )
+    parser.add_argument(
         "--held-out", nargs="+", default=None, help="subjects never enrolled (default: derived)"
     )
     parser.add_argument(
@@ -184,12 +260,16 @@ def main() -> int:
     if not args.data.is_dir():
         print(f"skipped: {args.data} not found (needs ../shared/data)", file=sys.stderr)
         return 0
+    croppers = args.cropper or ["whole", "multi-crop"]
     results = [
         run(args.data, shots, cropper, args.held_out, _lookalike_option(args.lookalikes))
-        for cropper in (args.cropper or ["whole", "multi-crop"])
+        for cropper in croppers
         for shots in (1, 2)
     ]
-    print(json.dumps({"benchmark": "personal", "runs": results}))
+    similar = []
+    if args.reference.is_dir():
+        similar = [lookalikes(args.data, args.reference, n, c) for c in croppers for n in (1, 2, 5)]
+    print(json.dumps({"benchmark": "personal", "runs": results, "lookalike_runs": similar}))
     return 0
 
 
