@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from mmrag import RAG
 from mmrag.cli import app
 from mmrag.memory.recognition import best_matches, claim_floor, null_tops
-from tests.conftest import fast_pipeline
+from tests.conftest import SHARED_DATA, fast_pipeline
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -91,3 +91,22 @@ def test_cli_shows_the_margin_to_the_next_concept(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "margin to next" in result.output and "+" in result.output
+
+
+DREAMBOOTH = SHARED_DATA / "dreambooth"
+
+
+@pytest.mark.skipif(not DREAMBOOTH.is_dir(), reason="needs ../shared/data/dreambooth")
+def test_one_photo_enrolment_is_claimed_below_the_old_fixed_threshold(rag: RAG) -> None:
+    """The shipped fixed 0.65 said "I don't recognise this one" about these sunglasses;
+    their own floor, measured against the user's other things, claims them, and still
+    refuses subjects the user never enrolled."""
+    mine = rag.memories("alice")
+    for subject in ("pink_sunglasses", "backpack", "candle", "clock"):
+        mine.add(subject, photos=sorted((DREAMBOOTH / subject).glob("*.jpg"))[:1])
+    own = mine.recognise(sorted((DREAMBOOTH / "pink_sunglasses").glob("*.jpg"))[1])[0]
+    assert own.memory.key == "pink_sunglasses" and own.claimed
+    assert own.similarity < rag.config.memory.recognition_threshold
+    for stranger in ("dog5", "robot_toy"):
+        found = mine.recognise(sorted((DREAMBOOTH / stranger).glob("*.jpg"))[0])
+        assert not any(r.claimed for r in found), stranger
