@@ -21,29 +21,29 @@ from mmrag.models.relevance.features import FEATURES, feature_matrix
 from mmrag.registry import BackendConfig
 from mmrag.schema import ScoredNode
 
-#: Fitted by `mmrag tune` on MMLongBench-Doc dev (271 answerable questions, searched
+#: Fitted by `mmrag tune` on MMLongBench-Doc dev (273 answerable questions, searched
 #: within their document and across the corpus). See benchmarks/retrieval.py.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "text_cos": 3.6509,
-    "text_cos_rel": 1.1422,
-    "bm25_rel": 1.9139,
-    "inv_rank_vector": 0.6912,
-    "inv_rank_bm25": -0.2176,
-    "both_text_lists": -2.229,
+    "text_cos": 3.6443,
+    "text_cos_rel": 1.1428,
+    "bm25_rel": 1.9122,
+    "inv_rank_vector": 0.6911,
+    "inv_rank_bm25": -0.2186,
+    "both_text_lists": -2.2303,
     "image_cos": 0.0,
-    "page_context": 0.6049,
-    "doc_prior": 4.6557,
-    "page_mention": 4.0759,
-    "is_image": 0.5875,
-    "rrf": 2.57,
-    "term_coverage": 2.3809,
-    "term_coverage_idf": 5.1284,
-    "reference_match": 2.6728,
-    "printed_page_mention": 3.5203,
+    "page_context": 0.6123,
+    "doc_prior": 4.6537,
+    "page_mention": 4.0727,
+    "is_image": 0.5873,
+    "rrf": 2.5705,
+    "term_coverage": 2.3792,
+    "term_coverage_idf": 5.1301,
+    "reference_match": 2.6703,
+    "printed_page_mention": 3.5217,
 }
-DEFAULT_BIAS = -2.7101
-DEFAULT_SLOPE = 0.2226
-DEFAULT_STANDOUT = 0.3295
+DEFAULT_BIAS = -2.2064
+DEFAULT_SLOPE = 0.1903
+DEFAULT_STANDOUT = 0.3627
 
 
 class CalibratedConfig(BackendConfig):
