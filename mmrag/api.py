@@ -165,8 +165,13 @@ class RAG:
         if progress is not None:
             # On screen at once: the models load next, which can take a while.
             progress.stage("loading models")
-        self._prepare_store()
-        ingestor = Ingestor(self.store, self.components)
+        try:
+            self._prepare_store()
+            ingestor = Ingestor(self.store, self.components)
+        except BaseException:
+            if progress is not None:
+                progress.finish()  # the display started above must not outlive the error
+            raise
         return ingestor.run(
             paths,
             user=user,

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from mmrag import RAG
@@ -99,3 +100,18 @@ def test_rich_progress_draws_a_bar_for_the_current_stage() -> None:
     drawn = console.file.getvalue()  # type: ignore[attr-defined]
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)  # without colours
     assert "loading models" in screen and "320/640" in screen and "3/3 files" in screen
+
+
+def test_progress_is_closed_when_the_models_cannot_load(tmp_path: Path) -> None:
+    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline())
+    progress = Recorder()
+
+    class Broken:
+        @property
+        def dim(self) -> int:
+            raise KeyboardInterrupt  # or any error while the models load
+
+    rag.components.__dict__["text_embedder"] = Broken()
+    with pytest.raises(KeyboardInterrupt):
+        rag.ingest(_long_text(tmp_path / "a.txt", 3), progress=progress)
+    assert progress.events == [("stage", "loading models"), ("finish",)]
