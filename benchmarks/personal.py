@@ -9,7 +9,13 @@ for one user, every other photo is recognised. Printed as one JSON line:
   confusers), and the same for the cat and the plush toys;
 - false_claim: photos of subjects never enrolled (a fourth dog, a plush sloth, a backpack
   with a dog print, a robot toy) that get claimed as some concept anyway;
-- a threshold sweep, for both enrolment sizes and croppers.
+- a threshold sweep, for both enrolment sizes and croppers;
+- top1/claimed_correct/false_claim are the pipeline's own claims (``memory.recognition``,
+  calibrated per concept by default); ``fixed`` is what ``recognition_threshold`` alone
+  would have claimed on the same similarities (the rule before calibration);
+- lookalike_runs: RAP's dog ``bo`` (``--reference``, rap/bo_train) enrolled with 1, 2 and
+  5 photos next to one photo of every non-dog subject, against the DreamBooth dogs, never
+  enrolled: bo's later photos claimed, other dogs claimed as bo, balanced accuracy.
 
     .venv/bin/python benchmarks/personal.py [--cropper whole] [--data ../shared/data/dreambooth]
         [--held-out NAME ...] [--lookalikes GROUP=A,B,C ...]
