@@ -22,6 +22,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import pickle
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,10 +107,29 @@ def contains_gold(text: str, row: dict[str, Any]) -> bool | None:
     return check_answer(text, answerable=True, gold=row["gold"], answer_format=row["format"])
 
 
+class _CachedEmbedder:
+    """The pipeline's embedder, remembering each text's vector: the bar sweep re-scores the
+    same sentences many times."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.cache: dict[tuple[str, bool], np.ndarray] = {}
+
+    def embed(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if (t, is_query) not in self.cache]
+        if todo:
+            for t, v in zip(todo, self.inner.embed(todo, is_query=is_query), strict=True):
+                self.cache[(t, is_query)] = v
+        return np.stack([self.cache[(t, is_query)] for t in texts])
+
+
 def fit(args: argparse.Namespace) -> None:
     rows = load_rows(args.contexts)
     config = load_pipeline(args.pipeline)
-    embedder = text_embedders.create(config.text_embedder)
+    embedder = _CachedEmbedder(text_embedders.create(config.text_embedder))
+    cache = args.contexts.with_suffix(".vectors.pkl")
+    if cache.exists():
+        embedder.cache = pickle.loads(cache.read_bytes())
     feats: dict[int, list[tuple[np.ndarray, int]]] = {}
     for row in rows:
         found = candidates(row["question"], scored(row), embedder)
@@ -120,6 +140,7 @@ def fit(args: argparse.Namespace) -> None:
             )
             for c in found
         ]
+    cache.write_bytes(pickle.dumps(embedder.cache))
     train = [x for row in rows if row["half"] == "A" for x in feats[row["i"]]]
     weights, bias = _logistic([x for x, _ in train], [y for _, y in train], args.l2)
     settings = ExtractiveConfig(
@@ -127,13 +148,21 @@ def fit(args: argparse.Namespace) -> None:
         bias=round(bias, 4),
         max_quotes=args.max_quotes,
     )
+    # Candidates that contain the gold are rare (about 1 in 75), so their probabilities
+    # are small: sweep the bar over the spread of each half-A question's best score.
+    best = []
+    for row in rows:
+        if row["half"] == "A" and feats[row["i"]]:
+            z = max(float(x @ weights) for x, _ in feats[row["i"]]) + bias
+            best.append(1.0 / (1.0 + np.exp(-z)))
+    bars = sorted({round(float(q), 4) for q in np.quantile(best, np.linspace(0, 1, 21))})
     sweep = {
-        round(bar, 2): _extractive_report(
+        bar: _extractive_report(
             [r for r in rows if r["half"] == "A"],
             settings.model_copy(update={"bar": bar}),
             embedder,
         )
-        for bar in np.arange(0.05, 0.96, 0.05)
+        for bar in bars
     }
     # One bar, chosen on half A: most questions answered with the gold minus those answered
     # without it (answer only when more likely right than wrong).
@@ -154,13 +183,14 @@ def fit(args: argparse.Namespace) -> None:
                 "half_B": _extractive_report(
                     [r for r in rows if r["half"] == "B"], settings, embedder
                 ),
+                "half_A_by_bar": sweep,
                 "half_B_by_bar": {
                     b: _extractive_report(
                         [r for r in rows if r["half"] == "B"],
                         settings.model_copy(update={"bar": b}),
                         embedder,
                     )
-                    for b in (0.3, 0.5, 0.7)
+                    for b in bars
                 },
             }
         )

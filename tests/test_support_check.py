@@ -111,6 +111,16 @@ def test_names_must_sit_beside_the_question() -> None:
     assert not check_claims("The CEO is Tomas Berg [1].", q, [context]).supported
 
 
+def test_an_acronym_in_the_question_finds_the_words_it_stands_for() -> None:
+    context = (
+        "Northwind Labs - Annual Report 2025\nOur chief executive officer is Ingrid Solberg-Amari."
+    )
+    q = "Who is the CEO of Northwind Labs?"
+    assert check_claims(
+        "The CEO of Northwind Labs is Ingrid Solberg-Amari.", q, [context]
+    ).supported
+
+
 def test_key_claims_skip_what_the_question_says_and_sentence_starts() -> None:
     claims = key_claims(
         "The revenue in 2023 was 14,700 EUR, says Ingrid [1].", "What was revenue in 2023?"

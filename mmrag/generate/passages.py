@@ -156,7 +156,7 @@ def split_units(text: str, item: int = 0) -> list[Unit]:
         if len(piece) > _MAX_UNIT_CHARS:
             piece = piece[:_MAX_UNIT_CHARS].rsplit(" ", 1)[0] + "…"
         if piece:
-            units.append(Unit(piece, item, frozenset(words(piece))))
+            units.append(Unit(piece, item, frozenset(words(piece)) | acronyms(piece)))
     return units
 
 
@@ -183,6 +183,15 @@ def _rows(lines: list[str]) -> list[str]:
         f"{header} | {r}" if has else r
         for r, has in zip(rows[first:], figures[first:], strict=True)
     ]
+
+
+def acronyms(text: str) -> frozenset[str]:
+    """The initials of each run of 3-4 words ("chief executive officer" -> "ceo"), so that a
+    question's acronym finds the words it stands for."""
+    initials = [w[0] for w in re.findall(r"[A-Za-z][A-Za-z-]*", text.lower())]
+    return frozenset(
+        "".join(initials[i : i + n]) for n in (3, 4) for i in range(len(initials) - n + 1)
+    )
 
 
 def units_of(texts: Sequence[str]) -> list[Unit]:
