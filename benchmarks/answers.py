@@ -6,7 +6,7 @@ refused when not answerable and, for extractive answers, whether the quoted pass
 contains the gold — next to page hit@1 and "gold page in the context" (its ceilings).
 Modes:
 
-- ``extractive``: the default pipeline with ``generation.answerer: extractive``;
+- ``extractive``: the ``extractive`` pipeline (quotes, no generator);
 - ``smollm-overlap``: SmolLM2-135M generation with the old support check (``overlap``);
 - ``smollm-claims``: the same generation with the new check (``claims``).
 
@@ -46,7 +46,7 @@ from mmrag.models.mllm import MLLM, Generation, GenerationOptions, Message
 DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: mode -> (base pipeline, generation settings it overrides)
 MODES: dict[str, tuple[str, dict[str, str]]] = {
-    "extractive": ("default", {"answerer": "extractive"}),
+    "extractive": ("extractive", {"answerer": "extractive"}),
     "smollm-overlap": ("smollm", {"answerer": "generate", "support_check": "overlap"}),
     "smollm-claims": ("smollm", {"answerer": "generate", "support_check": "claims"}),
 }
