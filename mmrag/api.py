@@ -109,19 +109,22 @@ class RAG:
         *,
         pipeline: str | Path | PipelineConfig | None = None,
         create: bool = True,
+        read_consistency_interval: float | None = None,
     ) -> RAG:
         """Open (or create) the store at ``store`` with a pipeline.
 
         Without ``pipeline`` an existing store keeps the pipeline it was built with and a
         new one gets the offline default. A pipeline whose embedders differ from the
         store's is refused: its vectors could not be compared with the stored ones.
+        A long-lived process (a server) passes ``read_consistency_interval`` (seconds) to
+        see what other processes write to the store; see :meth:`Store.open`.
         """
         uri = str(store)
         if not create and "://" not in uri and not Path(uri).is_dir():
             raise StoreError(f"no store at {uri}; create one with: mmrag ingest PATH --store {uri}")
         from mmrag.store import Store
 
-        opened = Store.open(uri)
+        opened = Store.open(uri, read_consistency_interval=read_consistency_interval)
         meta = opened.meta()
         stored = meta.get("pipeline")
         if pipeline is None:

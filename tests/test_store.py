@@ -158,3 +158,15 @@ def test_a_store_made_before_keys_were_declared_keeps_working(tmp_path: Path) ->
     again = RAG.open(tmp_path / "store").ingest([folder])
     assert (again.ingested, again.unchanged) == (0, 3)
     assert [h.node.text for h in rag.search("kestrels", k=1)] == ["Changed text about kestrels."]
+
+
+def test_a_long_lived_reader_sees_another_process_write(tmp_path: Path) -> None:
+    """A server opens the store once; an `mmrag ingest` beside it must become visible
+    without a restart (LanceDB handles otherwise keep the version they opened)."""
+    store = tmp_path / "store"
+    writer = RAG.open(store, pipeline=fast_pipeline())
+    writer.ingest([_texts(tmp_path / "a", 2)])
+    server = RAG.open(store, read_consistency_interval=0)
+    assert {h.node.text.split()[0] for h in server.search("note", k=3)} == {"note"}
+    RAG.open(store).ingest([_texts(tmp_path / "b", 2, prefix="memo")])
+    assert "memo" in {h.node.text.split()[0] for h in server.search("memo", k=3)}

@@ -28,6 +28,14 @@ def serve(
         typer.Option(help="Where ingested uploads are kept (default: uploads/ in the store)."),
     ] = None,
     warm: Annotated[bool, typer.Option(help="Load every model before accepting requests.")] = True,
+    refresh: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds after which writes by other processes (an `mmrag ingest` beside "
+            "the server) become visible; 0 checks on every request.",
+        ),
+    ] = 5.0,
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: debug, info, warning, error.")
     ] = "info",
@@ -49,7 +57,7 @@ def serve(
         from mmrag.serve import KeyRing, create_app
 
         ring = KeyRing.load(keys)
-        rag = RAG.open(store, pipeline=pipeline)
+        rag = RAG.open(store, pipeline=pipeline, read_consistency_interval=refresh)
         application = create_app(rag, ring, uploads=uploads, warm=warm)
     err.print(f"serving {store} on http://{host}:{port} (API docs: /docs); keys: {len(ring)}")
     uvicorn.run(application, host=host, port=port, log_level=log_level)

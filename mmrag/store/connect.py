@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -54,14 +55,30 @@ def split_uri(uri: str) -> tuple[str, dict[str, str]]:
     return base, options
 
 
-def connect(uri: str, storage_options: dict[str, str] | None = None) -> Any:
-    """A LanceDB connection to ``uri`` (see the module docstring for object storage)."""
+def connect(
+    uri: str,
+    storage_options: dict[str, str] | None = None,
+    *,
+    read_consistency_interval: float | None = None,
+) -> Any:
+    """A LanceDB connection to ``uri`` (see the module docstring for object storage).
+
+    ``read_consistency_interval`` (seconds): how stale a table handle may be before a
+    read looks for versions other processes committed; ``None`` never looks (LanceDB's
+    default, right for one command), ``0`` looks on every read. A long-running server
+    sets it so that an ingest run beside it becomes visible without a restart.
+    """
     base, options = split_uri(uri)
     options |= storage_options or {}
     import lancedb  # here: importing LanceDB takes seconds, and not every command needs it
 
+    interval = (
+        None if read_consistency_interval is None else timedelta(seconds=read_consistency_interval)
+    )
     try:
-        return lancedb.connect(base, storage_options=options or None)
+        return lancedb.connect(
+            base, storage_options=options or None, read_consistency_interval=interval
+        )
     except Exception as exc:
         raise explain(uri, exc, options) from exc
 

@@ -74,19 +74,29 @@ class Store:
         self._meta = self._open_or_create(META, META_SCHEMA)
 
     @classmethod
-    def open(cls, uri: str | Path, *, storage_options: dict[str, str] | None = None) -> Store:
+    def open(
+        cls,
+        uri: str | Path,
+        *,
+        storage_options: dict[str, str] | None = None,
+        read_consistency_interval: float | None = None,
+    ) -> Store:
         """Open or create the store at a directory or object-storage URI.
 
         Object storage takes its endpoint, region and credentials from the AWS
         environment variables, ``storage_options``, or the URI's query string (see
         :mod:`mmrag.store.connect`); a store that cannot be reached is one
-        :class:`StoreError` saying what to set.
+        :class:`StoreError` saying what to set. ``read_consistency_interval``: see
+        :func:`mmrag.store.connect.connect` (servers set it; one command does not).
         """
         uri = str(uri)
         try:
             if "://" not in uri:
                 Path(uri).mkdir(parents=True, exist_ok=True)
-            return cls(uri, connect(uri, storage_options))
+            return cls(
+                uri,
+                connect(uri, storage_options, read_consistency_interval=read_consistency_interval),
+            )
         except OSError as exc:
             raise StoreError(f"cannot open store at {uri}: {exc}") from exc
 
