@@ -23,6 +23,7 @@ contain them.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -124,6 +125,8 @@ class DocumentRouter:
         self.documents = documents
         self.method: DocumentRanking = method
         self._indexes: OrderedDict[tuple[int, str | None, str | None], _Index] = OrderedDict()
+        # A server answers many users' questions on threads that share this router.
+        self._lock = threading.Lock()
 
     def search(
         self, query: str, *, user: str | None, limit: int, where: str | None = None
@@ -142,11 +145,15 @@ class DocumentRouter:
 
     def _index(self, user: str | None, where: str | None) -> _Index:
         key = (self.documents.version, user, where)
-        index = self._indexes.get(key)
-        if index is None:
-            index = _Index.build(self.documents.terms(user=user, where=where))
+        with self._lock:
+            index = self._indexes.get(key)
+            if index is not None:
+                self._indexes.move_to_end(key)
+                return index
+        # Built outside the lock: other users' questions need not wait for this one's index.
+        index = _Index.build(self.documents.terms(user=user, where=where))
+        with self._lock:
             self._indexes[key] = index
             while len(self._indexes) > _CACHED_INDEXES:
                 self._indexes.popitem(last=False)
-        self._indexes.move_to_end(key)
         return index

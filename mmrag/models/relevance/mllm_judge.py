@@ -12,6 +12,7 @@ pass of a transformers model).
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -51,6 +52,8 @@ class MLLMJudgeScorer:
         self.config = config
         self._model = model
         self._cache: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+        # Server threads share one scorer; the cache's reordering is not thread-safe.
+        self._cache_lock = threading.Lock()
 
     @property
     def model(self) -> MLLM:
@@ -75,12 +78,13 @@ class MLLMJudgeScorer:
         keys = [(self.model.name, question, item.node.id) for item in items]
         known: dict[tuple[str, str, str], float] = {}
         missing: dict[tuple[str, str, str], ScoredNode] = {}
-        for key, item in zip(keys, items, strict=True):
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                known[key] = self._cache[key]
-            else:
-                missing[key] = item
+        with self._cache_lock:
+            for key, item in zip(keys, items, strict=True):
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    known[key] = self._cache[key]
+                else:
+                    missing[key] = item
         if missing:
             conversations = [self._conversation(question, item) for item in missing.values()]
             generations = generate_many(
@@ -92,9 +96,10 @@ class MLLMJudgeScorer:
         return [known[key] for key in keys]
 
     def _remember(self, key: tuple[str, str, str], value: float) -> None:
-        self._cache[key] = value
-        if len(self._cache) > self.config.cache_size:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[key] = value
+            if len(self._cache) > self.config.cache_size:
+                self._cache.popitem(last=False)
 
     def _conversation(self, question: str, item: ScoredNode) -> list[Message]:
         if not self.model.capabilities.logprobs:
