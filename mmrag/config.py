@@ -95,7 +95,7 @@ class AdaptiveKConfig(_Section):
     #: reaches ``tau``. ``threshold``: keep items whose score reaches ``tau`` (and
     #: ``relative`` times the best score).
     rule: Literal["marginal", "threshold"] = "marginal"
-    tau: float = Field(default=0.03104, ge=0.0, le=1.0)
+    tau: float = Field(default=0.02343, ge=0.0, le=1.0)
     #: ``threshold`` rule only: share of the best score an item must reach.
     relative: float = Field(default=0.0, ge=0.0, le=1.0)
     k_min: int = Field(default=1, ge=0)
