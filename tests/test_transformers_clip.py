@@ -128,7 +128,7 @@ def test_open_clip_without_the_package_names_the_extra() -> None:
     embedder = OpenCLIP(OpenCLIPConfig())
     assert isinstance(embedder, TextToImageEmbedder)
     assert embedder.name == "open-clip:ViT-B-32:laion2b_s34b_b79k"
-    with pytest.raises(MissingDependencyError, match=r"mmrag\[clip\]") as caught:
+    with pytest.raises(MissingDependencyError, match=r"\.\[clip\]") as caught:
         embedder.embed_images(IMAGES[:1])
     assert caught.value.extra == "clip"
     with pytest.raises(MissingDependencyError, match="open-clip-torch"):
