@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmrag.aio import iterate_blocking, run_blocking
+from mmrag.api_async import AsyncVerbs
 from mmrag.components import Components
 from mmrag.config import DEFAULT_PIPELINE, PipelineConfig, load_pipeline
 from mmrag.errors import MmragError, StoreError
@@ -79,7 +79,7 @@ class StoreStats:
         }
 
 
-class RAG:
+class RAG(AsyncVerbs):
     """A store plus the pipeline that indexes and searches it."""
 
     def __init__(
@@ -304,107 +304,6 @@ class RAG:
         validate_user(user)
         return self._asker.prepare(
             question, image=self._query_image(image), user=user, filters=_with_sources(None, source)
-        )
-
-    # -- asyncio: the same verbs, run in a worker thread so the event loop stays free --
-
-    async def asearch(
-        self,
-        query: str | None = None,
-        *,
-        image: str | Path | bytes | Image.Image | None = None,
-        user: str | None = None,
-        k: int | None = None,
-        source: str | Sequence[str] | None = None,
-        filters: SearchFilter | None = None,
-    ) -> list[ScoredNode]:
-        """:meth:`search` for asyncio code. Example: ``hits = await rag.asearch("chart")``."""
-        return await run_blocking(
-            self.search, query, image=image, user=user, k=k, source=source, filters=filters
-        )
-
-    async def aretrieve(
-        self,
-        query: str | None = None,
-        *,
-        image: str | Path | bytes | Image.Image | None = None,
-        user: str | None = None,
-        k: int | None = None,
-        source: str | Sequence[str] | None = None,
-        filters: SearchFilter | None = None,
-    ) -> Retrieval:
-        """:meth:`retrieve` for asyncio code."""
-        return await run_blocking(
-            self.retrieve, query, image=image, user=user, k=k, source=source, filters=filters
-        )
-
-    async def aask(
-        self,
-        question: str,
-        *,
-        image: str | Path | bytes | Image.Image | None = None,
-        user: str | None = None,
-        source: str | Sequence[str] | None = None,
-    ) -> Answer:
-        """:meth:`ask` for asyncio code. Example: ``answer = await rag.aask("Who?")``."""
-        return await run_blocking(self.ask, question, image=image, user=user, source=source)
-
-    async def aprompt(
-        self,
-        question: str,
-        *,
-        image: str | Path | bytes | Image.Image | None = None,
-        user: str | None = None,
-        source: str | Sequence[str] | None = None,
-    ) -> Prompt:
-        """:meth:`prompt` (a retrieval-only ask) for asyncio code."""
-        return await run_blocking(self.prompt, question, image=image, user=user, source=source)
-
-    async def aask_stream(
-        self,
-        question: str,
-        *,
-        image: str | Path | bytes | Image.Image | None = None,
-        user: str | None = None,
-        source: str | Sequence[str] | None = None,
-    ) -> AsyncIterator[str | Answer]:
-        """:meth:`ask_stream` for asyncio code: text pieces as they come, then the Answer.
-
-        The last item is the verdict: when ``answer.answerable`` is False the pieces
-        before it were a draft that must not be shown as the answer.
-
-        Example::
-
-            async for item in rag.aask_stream("What was Q3 revenue?"):
-                print(item.text if isinstance(item, Answer) else item, end="")
-        """
-        stream = iterate_blocking(
-            lambda: self.ask_stream(question, image=image, user=user, source=source)
-        )
-        async for item in stream:
-            yield item
-
-    async def aingest(
-        self,
-        paths: Sequence[str | Path] | str | Path,
-        *,
-        user: str | None = None,
-        include: Sequence[str] = (),
-        exclude: Sequence[str] = (),
-        prune: bool = False,
-        progress: IngestProgress | None = None,
-        allow_links_outside: Sequence[str | Path] = (),
-    ) -> IngestReport:
-        """:meth:`ingest` for asyncio code (``progress`` is called from the worker thread)."""
-        return await run_blocking(
-            self.ingest,
-            paths,
-            user=user,
-            include=include,
-            exclude=exclude,
-            prune=prune,
-            progress=progress,
-            allow_links_outside=allow_links_outside,
         )
 
     def memories(self, user: str) -> Memories:
