@@ -6,8 +6,7 @@ import base64
 import io
 import logging
 import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pymupdf
@@ -693,27 +692,6 @@ def test_discover_never_takes_a_fifo_or_a_device(tmp_path: Path) -> None:
 
 
 # -- linked files stay inside the read scope ---------------------------------------------
-
-#: Paths opened while an audit is on (the hook cannot be removed, so it is installed once).
-_OPENED: list[str] | None = None
-
-
-def _audit(event: str, args: tuple[object, ...]) -> None:
-    if _OPENED is not None and event == "open" and args and isinstance(args[0], str | bytes):
-        _OPENED.append(os.fsdecode(args[0]))
-
-
-sys.addaudithook(_audit)
-
-
-@pytest.fixture
-def opened() -> Iterator[list[str]]:
-    global _OPENED
-    _OPENED = []
-    try:
-        yield _OPENED
-    finally:
-        _OPENED = None
 
 
 def test_links_outside_the_root_are_refused_before_opening(

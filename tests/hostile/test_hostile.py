@@ -8,9 +8,7 @@ on ``open`` proves it); and leave what the store already held untouched.
 from __future__ import annotations
 
 import os
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,27 +22,6 @@ FAST_YAML = (
     "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
     "image_embedder: null\nocr: null\nsummarizer: null\n"
 )
-
-#: Paths opened while a test audits (an audit hook cannot be removed: installed once).
-_OPENED: list[str] | None = None
-
-
-def _audit(event: str, args: tuple[object, ...]) -> None:
-    if _OPENED is not None and event == "open" and args and isinstance(args[0], str | bytes):
-        _OPENED.append(os.fsdecode(args[0]))
-
-
-sys.addaudithook(_audit)
-
-
-@pytest.fixture
-def opened() -> Iterator[list[str]]:
-    global _OPENED
-    _OPENED = []
-    try:
-        yield _OPENED
-    finally:
-        _OPENED = None
 
 
 def lines_naming(output: str, path: str) -> list[str]:
