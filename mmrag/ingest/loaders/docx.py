@@ -20,8 +20,8 @@ from mmrag.ingest.document import LoadedDocument, TextBlock
 from mmrag.ingest.loaders.base import register_loader
 from mmrag.ingest.loaders.office_common import (
     add_image,
-    check_container,
     ensure_content,
+    open_container,
     reason,
     require,
     table_text,
@@ -46,11 +46,7 @@ class DocxLoader:
 
     def load(self, path: Path, settings: IngestConfig) -> LoadedDocument:
         docx = require("docx", "python-docx", path, "Word (.docx)")
-        check_container(path, "Word document")
-        try:
-            document = docx.Document(str(path))
-        except Exception as exc:  # a bad zip, a missing part, broken XML: all one reason
-            raise LoaderError(path, f"not a readable Word document ({reason(exc, path)})") from exc
+        document = open_container(path, "Word document", docx.Document)
         title = str(document.core_properties.title or "").strip()
         out = LoadedDocument(source=str(path), pages=1, metadata={"title": title} if title else {})
         try:

@@ -21,8 +21,8 @@ from mmrag.ingest.document import LoadedDocument, TextBlock
 from mmrag.ingest.loaders.base import register_loader
 from mmrag.ingest.loaders.office_common import (
     add_image,
-    check_container,
     ensure_content,
+    open_container,
     reason,
     require,
     table_text,
@@ -37,14 +37,12 @@ class EpubLoader:
     def load(self, path: Path, settings: IngestConfig) -> LoadedDocument:
         ebooklib = require("ebooklib", "ebooklib", path, "EPUB")
         epub = require("ebooklib.epub", "ebooklib", path, "EPUB")
-        check_container(path, "EPUB")
-        try:
-            with warnings.catch_warnings():
-                # ebooklib warns about its own future defaults on every read.
-                warnings.simplefilter("ignore")
-                book = epub.read_epub(str(path), options={"ignore_ncx": True})
-        except Exception as exc:  # a bad zip, a missing container or OPF: all one reason
-            raise LoaderError(path, f"not a readable EPUB ({reason(exc, path)})") from exc
+        with warnings.catch_warnings():
+            # ebooklib warns about its own future defaults on every read.
+            warnings.simplefilter("ignore")
+            book = open_container(
+                path, "EPUB", lambda name: epub.read_epub(name, options={"ignore_ncx": True})
+            )
         out = LoadedDocument(source=str(path), metadata=_book_meta(book))
         try:
             for item in _chapters(book, ebooklib.ITEM_DOCUMENT, epub.EpubNav):

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import importlib
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
 from mmrag.config import IngestConfig
 from mmrag.errors import LoaderError, MissingDependencyError
 from mmrag.ingest.document import LoadedDocument
 from mmrag.ingest.images import ImageRejected, decode_image
+
+T = TypeVar("T")
 
 #: The extra that installs every office-format library.
 OFFICE_EXTRA = "office"
@@ -31,15 +34,23 @@ def require(module: str, package: str, path: Path, what: str) -> ModuleType:
         raise LoaderError(path, str(hint)) from exc
 
 
-def check_container(path: Path, what: str) -> None:
-    """Office files and EPUBs are ZIP archives: say so plainly when one is not, rather
-    than pass on a library's message about a missing "package" or "container"."""
+def open_container(path: Path, what: str, opener: Callable[[str], T]) -> T:
+    """``opener(path)``, with one clear reason when the file cannot be opened.
+
+    Office files and EPUBs are ZIP archives: say so plainly when one is not, rather than
+    pass on a library's message about a missing "package" or "container"; anything else
+    the library raises (a missing part, broken XML) becomes one reason too.
+    """
     if path.stat().st_size == 0:
         raise LoaderError(path, "file is empty")
     if not zipfile.is_zipfile(path):
         raise LoaderError(
             path, f"not a readable {what} (not a ZIP archive: damaged, or another format renamed)"
         )
+    try:
+        return opener(str(path))
+    except Exception as exc:  # a bad zip, a missing part, broken XML: all one reason
+        raise LoaderError(path, f"not a readable {what} ({reason(exc, path)})") from exc
 
 
 def reason(exc: Exception, path: Path) -> str:

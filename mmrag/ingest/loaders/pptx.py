@@ -17,8 +17,8 @@ from mmrag.ingest.document import LoadedDocument, TextBlock
 from mmrag.ingest.loaders.base import register_loader
 from mmrag.ingest.loaders.office_common import (
     add_image,
-    check_container,
     ensure_content,
+    open_container,
     reason,
     require,
     table_text,
@@ -30,13 +30,7 @@ class PptxLoader:
 
     def load(self, path: Path, settings: IngestConfig) -> LoadedDocument:
         pptx = require("pptx", "python-pptx", path, "PowerPoint (.pptx)")
-        check_container(path, "PowerPoint file")
-        try:
-            presentation = pptx.Presentation(str(path))
-        except Exception as exc:  # a bad zip, a missing part, broken XML: all one reason
-            raise LoaderError(
-                path, f"not a readable PowerPoint file ({reason(exc, path)})"
-            ) from exc
+        presentation = open_container(path, "PowerPoint file", pptx.Presentation)
         title = str(presentation.core_properties.title or "").strip()
         out = LoadedDocument(source=str(path), metadata={"title": title} if title else {})
         try:
