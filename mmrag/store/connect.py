@@ -17,14 +17,21 @@ turns it into one line that says what to set.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from mmrag.errors import ConfigError, MmragError, StoreError
 from mmrag.store.retry import retry_conflicts
+
+#: The file (in a local store's folder) that serialises creating tables.
+CREATION_LOCK = ".mmrag-create.lock"
 
 #: URI query settings -> the storage option LanceDB (object_store) takes for them.
 URI_SETTINGS = {
@@ -111,14 +118,39 @@ def open_or_create(db: Any, uri: str, name: str, schema: Any) -> Any:
         if not is_missing_table(exc):
             raise explain(uri, exc) from exc
     try:
-        return retry_conflicts(
-            lambda: db.create_table(name, schema=schema, exist_ok=True),
-            what=f"creating table '{name}' in {uri}",
-        )
+        with _creation_lock(uri):
+            return retry_conflicts(
+                lambda: db.create_table(name, schema=schema, exist_ok=True),
+                what=f"creating table '{name}' in {uri}",
+            )
     except MmragError:
         raise
     except Exception as exc:
         raise explain(uri, exc) from exc
+
+
+@contextmanager
+def _creation_lock(uri: str) -> Iterator[None]:
+    """Hold the store's creation lock while a table is created (local stores only).
+
+    Lance turns a create that lost the race to another process's create into an
+    *overwrite* of the winner's table. Right after creation that table is empty, but
+    should the winner already have written rows they would be gone, so two local
+    processes never create at once; the one that waits then finds the table there
+    (``exist_ok``). Object storage has no such lock: there the window is the few
+    milliseconds between two first-ever opens of one store.
+    """
+    if not uri or is_remote(uri):
+        yield
+        return
+    folder = Path(uri.removeprefix("file://"))
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / CREATION_LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def is_missing_table(exc: BaseException) -> bool:

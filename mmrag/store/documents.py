@@ -115,6 +115,7 @@ class DocumentTable:
                 .execute(data)
             ),
             what="writing document rows",
+            on_retry=self._table.checkout_latest,
         )
         # If another writer committed meanwhile (or the table predates key declarations),
         # a second row of a file is possible: look for one and remove it.
@@ -125,7 +126,11 @@ class DocumentTable:
     def delete(self, user: str, sources: Sequence[str]) -> None:
         if sources:
             scope = all_of(write_scope(user), in_list("source", sources))
-            retry_conflicts(lambda: self._table.delete(scope), what="deleting document rows")
+            retry_conflicts(
+                lambda: self._table.delete(scope),
+                what="deleting document rows",
+                on_retry=self._table.checkout_latest,
+            )
 
     @property
     def version(self) -> int:

@@ -62,6 +62,7 @@ class FileLedger:
                 .execute(data.cast(self._table.schema))
             ),
             what="writing the file ledger",
+            on_retry=self._table.checkout_latest,
         )
         # If another writer committed meanwhile (or the table predates key declarations),
         # a second row of a file is possible: look for one and remove it.
@@ -75,7 +76,11 @@ class FileLedger:
     def delete(self, user: str, sources: Sequence[str]) -> None:
         if sources:
             scope = all_of(write_scope(user), in_list("source", sources))
-            retry_conflicts(lambda: self._table.delete(scope), what="deleting ledger rows")
+            retry_conflicts(
+                lambda: self._table.delete(scope),
+                what="deleting ledger rows",
+                on_retry=self._table.checkout_latest,
+            )
 
     def count(self, where: str) -> int:
         return int(self._table.count_rows(where))

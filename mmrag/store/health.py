@@ -105,7 +105,7 @@ def delete_rows(table: Any, row_ids: Sequence[int], *, what: str) -> None:
     for start in range(0, len(row_ids), _DELETE_CHUNK):
         chunk = ", ".join(str(i) for i in row_ids[start : start + _DELETE_CHUNK])
         where = f"_rowid IN ({chunk})"
-        retry_conflicts(partial(table.delete, where), what=what)
+        retry_conflicts(partial(table.delete, where), what=what, on_retry=table.checkout_latest)
 
 
 def declares_key(table: Any, key: Sequence[str]) -> bool:

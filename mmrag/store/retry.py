@@ -3,9 +3,10 @@
 LanceDB commits optimistically: two processes writing one table both prepare a new
 version, and the second to commit gets a "commit conflict" when the first one's change
 overlaps its own (an index build preempted by a compaction, two deletes of the same rows,
-two inserts of the same primary key). Both changes are valid; the loser only has to try
-again on top of the winner's version. Every write mmrag makes is idempotent, so retrying
-the whole operation is always safe.
+two inserts of the same primary key, a write based on a version that a racing create
+replaced). Both changes are valid; the loser only has to try again on top of the
+winner's version, so every retry first reloads the table at its latest version. Every
+write mmrag makes is idempotent, so retrying the whole operation is always safe.
 
 A file lock would serialise writers on a local disk but not on object storage, where
 several machines share a store; retrying is what works on both.
@@ -29,7 +30,7 @@ T = TypeVar("T")
 #: How LanceDB (lance) words a lost race, across its Python and Rust error types.
 _CONFLICT = re.compile(
     r"commit conflict|preempted by concurrent|conflicting transaction|"
-    r"concurrent writer|was concurrently|please retry",
+    r"concurrent writer|was concurrently|please retry|incompatible transaction",
     re.IGNORECASE,
 )
 

@@ -123,6 +123,7 @@ class Store:
                 .execute(data)
             ),
             what="writing store metadata",
+            on_retry=self._meta.checkout_latest,
         )
 
     # -- nodes ------------------------------------------------------------------------
@@ -134,10 +135,7 @@ class Store:
     def create_nodes_table(self, text_dim: int, image_dim: int | None) -> None:
         if self._nodes_table(required=False) is None:
             schema = nodes_schema(text_dim, image_dim)
-            self._nodes = retry_conflicts(
-                lambda: self._db.create_table(NODES, schema=schema, exist_ok=True),
-                what="creating the nodes table",
-            )
+            self._nodes = self._open_or_create(NODES, schema)
 
     def replace_sources(
         self,
@@ -168,6 +166,7 @@ class Store:
                 .execute(data, on_bad_vectors="null")
             ),
             what="writing nodes",
+            on_retry=table.checkout_latest,
         )
         remove_duplicates(table, ["id"], scope, what="nodes", before=before, always=heal)
 
@@ -179,7 +178,9 @@ class Store:
         table = self._nodes_table(required=False)
         if table is not None and sources:
             scope = all_of(write_scope(user), in_list("source", sources))
-            retry_conflicts(lambda: table.delete(scope), what="deleting nodes")
+            retry_conflicts(
+                lambda: table.delete(scope), what="deleting nodes", on_retry=table.checkout_latest
+            )
         self.documents.delete(user, sources)
 
     def vector_search(
@@ -342,12 +343,3 @@ class Store:
 
     def _open_or_create(self, name: str, schema: pa.Schema) -> Any:
         return open_or_create(self._db, self.uri, name, schema)
-        try:
-            return retry_conflicts(
-                lambda: self._db.create_table(name, schema=schema, exist_ok=True),
-                what=f"creating table '{name}'",
-            )
-        except MmragError:
-            raise
-        except Exception as exc:
-            raise explain(self.uri, exc) from exc
