@@ -2,7 +2,10 @@
 
 Runs ``mmrag --help``, ``mmrag pipelines``, ``mmrag stats`` and ``mmrag memory list`` on
 a store ``--runs`` times each, alternating, and prints one JSON line: the median wall time
-and the median CPU time (user + system) per command. Wall time is what a user waits and
+and the median CPU time (user + system) per command. ``stats`` and ``memory list`` run
+twice: as usual (their answer saved on the unchanged store, see mmrag.store.summary) and
+``*_uncached`` (the saved answers deleted first, as on the first run after a change made
+by another program). Wall time is what a user waits and
 depends on the machine's load (reported as ``load_1min``); CPU time depends on it much
 less. With ``--search QUERY`` (and a store built with models), also the first search of
 a fresh process, split as its footer reports it: model loading and retrieval.
@@ -73,6 +76,18 @@ def small_store(folder: Path, mmrag: list[str]) -> Path:
     return store
 
 
+def forget_saved_answers(store: Path, command: str) -> None:
+    """Delete the answers the store saved for ``command`` (``stats`` or ``memory``)."""
+    prefix = {"stats": "stats:", "memory": "memory list:"}[command]
+    for entry in (store / ".mmrag-cache").glob("*.json"):
+        try:
+            key = json.loads(entry.read_text(encoding="utf-8")).get("key", "")
+        except (OSError, ValueError):
+            continue
+        if key.startswith(prefix):
+            entry.unlink(missing_ok=True)
+
+
 def first_search(mmrag: list[str], store: Path, query: str, runs: int) -> dict[str, float]:
     """Median seconds of a fresh process's first search: model loading vs retrieval."""
     found: dict[str, list[float]] = {"wall": [], "load": [], "retrieve": []}
@@ -110,10 +125,14 @@ def main() -> None:
             "stats": ["stats", "--store", str(store)],
             "memory_list": ["memory", "list", "--user", args.user, "--store", str(store)],
         }
+        commands["stats_uncached"] = commands["stats"]
+        commands["memory_list_uncached"] = commands["memory_list"]
         wall: dict[str, list[float]] = {name: [] for name in commands}
         cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):  # alternating, so load changes hit every command alike
             for name, command in commands.items():
+                if name.endswith("_uncached"):
+                    forget_saved_answers(Path(store), command[0])
                 seconds, cpu_seconds, _ = timed([*mmrag, *command])
                 wall[name].append(seconds)
                 cpu[name].append(cpu_seconds)

@@ -63,6 +63,8 @@ class StoreStats:
     version: int = 0
     indexes: list[str] = field(default_factory=list)
     size_bytes: int | None = None
+    #: Per index: name, type, columns, indexed_rows, unindexed_rows.
+    index_coverage: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,7 +78,14 @@ class StoreStats:
             "version": self.version,
             "indexes": self.indexes,
             "size_bytes": self.size_bytes,
+            "index_coverage": self.index_coverage,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoreStats:
+        """The inverse of :meth:`to_dict` (its derived ``total_nodes`` is ignored)."""
+        fields = {k: v for k, v in data.items() if k != "total_nodes"}
+        return cls(**fields)
 
 
 class RAG(AsyncVerbs):
@@ -340,6 +349,7 @@ class RAG(AsyncVerbs):
             version=self.store.version(),
             indexes=self.store.index_names(),
             size_bytes=size,
+            index_coverage=[c.to_dict() for c in self.store.index_coverage()],
         )
 
     @staticmethod

@@ -110,3 +110,26 @@ def test_top_level_cli_py_is_the_mmrag_command(tmp_path: Path) -> None:
     assert json.loads(stats.stdout)["files"] == 1
     missing = run("search", "tapirs", "--store", "nowhere")
     assert missing.returncode == 1 and "no store at nowhere" in missing.stderr
+
+
+@pytest.mark.parametrize("args", [["stats", "--json"], ["memory", "list", "-u", "alice", "--json"]])
+def test_store_reads_repeated_on_an_unchanged_store_import_no_lancedb(
+    args: list[str], default_store: Path
+) -> None:
+    """The answer is saved with the table versions it came from (mmrag.store.summary), so
+    the second run on an unchanged store lists a few folders instead of opening LanceDB."""
+    first = _run(*args, "--store", str(default_store))
+    modules = _imported(*args, "--store", str(default_store))
+    assert "lancedb" not in modules
+    assert _run(*args, "--store", str(default_store)) == first
+
+
+def _run(*args: str) -> object:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mmrag"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

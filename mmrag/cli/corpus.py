@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mmrag.api import RAG
+from mmrag.api import RAG, StoreStats
 from mmrag.cli import render
 from mmrag.cli.app import (
     DEFAULT_STORE,
@@ -26,7 +27,10 @@ from mmrag.cli.app import (
 from mmrag.config import available_pipelines, load_pipeline
 from mmrag.retrieve import SearchFilter, parse_pages
 from mmrag.schema import NodeKind
+from mmrag.store import summary
 from mmrag.timing import LoadSplit
+
+logger = logging.getLogger(__name__)
 
 
 @app.command()
@@ -76,6 +80,7 @@ def ingest(
             show_progress=live,
             allow_links_outside=allow_links_outside or (),
         )
+    _refresh_stats(store, user)
     if json_out:
         out.print_json(data=report.to_dict())
     else:
@@ -138,6 +143,29 @@ def search(
     render.footer(f"{len(results)} results", split.timings())
 
 
+def _stats(store: str, user: str | None, *, fresh: bool = False) -> dict[str, Any]:
+    """``RAG.stats`` as a dict: saved with the table versions it was computed from, and
+    served from there while no table changed (see mmrag.store.summary)."""
+    key = f"stats:{user or ''}"
+
+    def compute() -> dict[str, Any]:
+        return RAG.open(store, create=False).stats(user=user).to_dict()
+
+    if fresh:
+        return dict(summary.remember(store, key, compute))
+    return dict(summary.recall_or_compute(store, key, compute))
+
+
+def _refresh_stats(store: str, user: str | None) -> None:
+    """After a write: compute what ``mmrag stats`` will show now, while LanceDB is loaded,
+    so that the next ``stats`` needs no LanceDB import. A failure here is not the run's."""
+    try:
+        for who in {None, user}:
+            _stats(store, who, fresh=True)
+    except Exception as exc:
+        logger.debug("could not precompute stats of %s: %s", store, exc)
+
+
 @app.command()
 def stats(
     store: StoreOpt = DEFAULT_STORE,
@@ -146,7 +174,9 @@ def stats(
 ) -> None:
     """What the store holds: files, nodes by kind, indexes, size."""
     with handle_errors():
-        result = RAG.open(store, create=False).stats(user=user)
+        # Served from the store's cache while no table changed: opening the store (and
+        # importing LanceDB) is most of this command's time.
+        result = StoreStats.from_dict(_stats(store, user))
     if json_out:
         out.print_json(data=result.to_dict())
     else:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from mmrag.api import RAG
 from mmrag.cli.app import DEFAULT_STORE, JsonOpt, StoreOpt, app, handle_errors, out
+from mmrag.store import summary
+
+if TYPE_CHECKING:
+    from mmrag.memory.store import MemoryRecord  # importing it imports LanceDB
+
+logger = logging.getLogger(__name__)
 
 memory_app = typer.Typer(
     help="Your own things (RAP-style concepts): a name like <bo>, photos, a category, info.",
@@ -43,6 +50,7 @@ def add(
             .memories(user)
             .add(name, photos=photo or [], info=info, category=category)
         )
+    _refresh_rows(store, user)
     _print_records([record], json_out)
 
 
@@ -76,6 +84,7 @@ def edit(
                 remove_photos=remove_photo or [],
             )
         )
+    _refresh_rows(store, user)
     _print_records([record], json_out)
 
 
@@ -84,6 +93,7 @@ def remove(name: Name, user: RequiredUser, store: StoreOpt = DEFAULT_STORE) -> N
     """Forget a concept (undo brings it back)."""
     with handle_errors():
         RAG.open(store, create=False).memories(user).remove(name)
+    _refresh_rows(store, user)
     out.print(f"forgot {name}")
 
 
@@ -91,8 +101,8 @@ def remove(name: Name, user: RequiredUser, store: StoreOpt = DEFAULT_STORE) -> N
 def list_(user: RequiredUser, store: StoreOpt = DEFAULT_STORE, json_out: JsonOpt = False) -> None:
     """All of a user's concepts."""
     with handle_errors():
-        records = RAG.open(store, create=False).memories(user).list()
-    if not records and not json_out:
+        rows = _rows(store, user)
+    if not rows and not json_out:
         out.print(
             f"{user} has no memories in {store} yet. Add one with: mmrag memory add NAME "
             f"--user {user} --photo PHOTO --info TEXT --store {store}",
@@ -100,7 +110,7 @@ def list_(user: RequiredUser, store: StoreOpt = DEFAULT_STORE, json_out: JsonOpt
             highlight=False,
         )
         return
-    _print_records(records, json_out)
+    _print_rows(rows, json_out)
 
 
 @memory_app.command("show")
@@ -126,6 +136,7 @@ def undo(user: RequiredUser, store: StoreOpt = DEFAULT_STORE) -> None:
     """Undo the user's last change to their memories."""
     with handle_errors():
         done = RAG.open(store, create=False).memories(user).undo()
+    _refresh_rows(store, user)
     out.print(f"undid: {done}" if done else "nothing to undo")
 
 
@@ -198,11 +209,39 @@ def export(
     out.print(f"wrote {path}")
 
 
-def _print_records(records: list, json_out: bool) -> None:  # type: ignore[type-arg]
+def _rows(store: str, user: str, *, fresh: bool = False) -> list[dict[str, Any]]:
+    """A user's concepts as dicts: saved with the table versions they were read at, and
+    served from there while no table changed (see mmrag.store.summary)."""
+    key = f"memory list:{user}"
+
+    def compute() -> list[dict[str, Any]]:
+        return [r.to_dict() for r in RAG.open(store, create=False).memories(user).list()]
+
+    if fresh:
+        return list(summary.remember(store, key, compute))
+    return list(summary.recall_or_compute(store, key, compute))
+
+
+def _refresh_rows(store: str, user: str) -> None:
+    """After a change: read the list ``memory list`` will show, while LanceDB is loaded,
+    so that the next ``memory list`` needs no LanceDB import. Failing here is not the
+    command's failure."""
+    try:
+        _rows(store, user, fresh=True)
+    except Exception as exc:
+        logger.debug("could not precompute the memory list of %s: %s", user, exc)
+
+
+def _print_records(records: list[MemoryRecord], json_out: bool) -> None:
+    _print_rows([r.to_dict() for r in records], json_out)
+
+
+def _print_rows(rows: list[dict[str, Any]], json_out: bool) -> None:
+    """Concepts as :meth:`MemoryRecord.to_dict` gives them: JSON, or a table."""
     if json_out:
-        out.print_json(data=[r.to_dict() for r in records])
+        out.print_json(data=rows)
         return
     table = Table("name", "category", "photos", "info")
-    for r in records:
-        table.add_row(r.name, r.category, str(len(r.photo_ids)), r.info[:80])
+    for row in rows:
+        table.add_row(row["name"], row["category"], str(row["photos"]), row["info"][:80])
     out.print(table)
