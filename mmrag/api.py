@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -83,9 +84,9 @@ class StoreStats:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoreStats:
-        """The inverse of :meth:`to_dict` (its derived ``total_nodes`` is ignored)."""
-        fields = {k: v for k, v in data.items() if k != "total_nodes"}
-        return cls(**fields)
+        """The inverse of :meth:`to_dict` (derived or unknown keys are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class RAG(AsyncVerbs):
