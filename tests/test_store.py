@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mmrag import RAG
-from mmrag.store import store as store_module
+from mmrag.store import indexing
 from tests.conftest import fast_pipeline
 
 
@@ -32,7 +32,7 @@ def test_indexes_are_built_and_kept_fresh(fast_rag: RAG, tmp_path: Path) -> None
 
 
 def test_ann_index_past_the_threshold(fast_rag: RAG, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(store_module, "VECTOR_INDEX_MIN_ROWS", 300)
+    monkeypatch.setattr(indexing, "VECTOR_INDEX_MIN_ROWS", 300)
     fast_rag.ingest([_texts(tmp_path / "many", 320)])
     assert any(n.endswith("(text_vector)") for n in fast_rag.store.index_names())
     hits = fast_rag.search("note number 7 topic7", k=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -134,6 +135,16 @@ def _sources_table(answer: Answer) -> None:
     out.print(table)
 
 
+def index_coverage(ix: dict[str, Any]) -> str:
+    """``indexed / total rows (pct)``, and what to run when rows are left out."""
+    indexed = ix["indexed_rows"]
+    total = indexed + ix["unindexed_rows"]
+    line = f"{indexed:,} / {total:,} rows indexed ({indexed / max(total, 1):.0%})"
+    if ix["unindexed_rows"]:
+        line += " - run `mmrag optimize` to fold the rest in"
+    return line
+
+
 def store_stats(result: StoreStats) -> None:
     table = Table(show_header=False, title=f"Store {result.uri}")
     table.add_row("pipeline", result.pipeline)
@@ -143,6 +154,8 @@ def store_stats(result: StoreStats) -> None:
     for kind, count in sorted(result.nodes.items()):
         table.add_row(f"{kind} nodes", str(count))
     table.add_row("indexes", ", ".join(result.indexes) or "none")
+    for ix in result.index_coverage:
+        table.add_row(f"  {ix['type']}({', '.join(ix['columns'])})", index_coverage(ix))
     table.add_row("version", str(result.version))
     if result.size_bytes is not None:
         table.add_row("size", f"{result.size_bytes / 1e6:.1f} MB")

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS, Bitmap, BTree, IvfHnswSq
 
 from mmrag.errors import MmragError, StoreError
 from mmrag.schema import Node, NodeKind
+from mmrag.store import indexing
 from mmrag.store.connect import connect, explain, is_missing_table, open_or_create
 from mmrag.store.documents import DOCUMENTS, DOCUMENTS_SCHEMA, DocumentTable
 from mmrag.store.files import FileLedger
@@ -50,8 +50,8 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
-#: Past this many rows a vector column gets an ANN index; below it, exact search is fast.
-VECTOR_INDEX_MIN_ROWS = 100_000
+#: Store metadata key recording how many vectors a column's ANN index was trained on.
+_TRAINED_ROWS = "index_trained_rows"
 
 
 @dataclass(slots=True)
@@ -72,6 +72,8 @@ class Store:
         self.files = FileLedger(self._open_or_create(FILES, FILES_SCHEMA))
         self.documents = DocumentTable(self._open_or_create(DOCUMENTS, DOCUMENTS_SCHEMA))
         self._meta = self._open_or_create(META, META_SCHEMA)
+        #: Query-time vector search settings (nprobes, refine factor); see indexing.SEARCH.
+        self.search_params = indexing.SEARCH
 
     @classmethod
     def open(
@@ -155,20 +157,34 @@ class Store:
         data = nodes_to_table(nodes, table.schema, images)
         scope = all_of(write_scope(user), in_list("source", sources))
         before = int(table.version)
-        retry_conflicts(
-            lambda: (
-                table.merge_insert("id")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .when_not_matched_by_source_delete(scope)
-                # Text nodes have no image vector and image nodes no text vector: those
-                # nulls are intended; LanceDB's default would reject them as "bad vectors".
-                .execute(data, on_bad_vectors="null")
-            ),
+        # Deleting what ``nodes`` leaves out scans the whole table (0.4 s a commit at 25k
+        # rows, growing with the table): new files, the common case in a large ingest,
+        # have nothing to delete, which an indexed count finds out in milliseconds.
+        replaced = retry_conflicts(
+            lambda: self._merge(table, data, scope, delete=heal or table.count_rows(scope) > 0),
             what="writing nodes",
             on_retry=table.checkout_latest,
         )
+        if not replaced and int(table.version) - before > 1:
+            # Another writer committed meanwhile and may have written rows of these
+            # sources that this write did not see: replace again, deleting this time.
+            retry_conflicts(
+                lambda: self._merge(table, data, scope, delete=True),
+                what="writing nodes",
+                on_retry=table.checkout_latest,
+            )
         remove_duplicates(table, ["id"], scope, what="nodes", before=before, always=heal)
+
+    @staticmethod
+    def _merge(table: Any, data: pa.Table, scope: str, *, delete: bool) -> bool:
+        """Upsert ``data`` by id; with ``delete``, also drop rows in ``scope`` it lacks."""
+        merge = table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+        if delete:
+            merge = merge.when_not_matched_by_source_delete(scope)
+        # Text nodes have no image vector and image nodes no text vector: those nulls are
+        # intended; LanceDB's default would reject them as "bad vectors".
+        merge.execute(data, on_bad_vectors="null")
+        return delete
 
     def sources_to_redo(self, user: str, recorded: dict[str, int]) -> set[str]:
         """Files of ``user`` whose stored nodes disagree with the ledger's counts."""
@@ -203,6 +219,7 @@ class Store:
             .select([*NODE_COLUMNS, "_distance"])
             .limit(limit)
         )
+        query = self.search_params.apply(query)
         return [Hit(row_to_node(r), 1.0 - float(r["_distance"])) for r in query.to_list()]
 
     def full_text_search(
@@ -255,8 +272,11 @@ class Store:
 
     # -- maintenance ------------------------------------------------------------------
 
-    def refresh_indexes(self) -> None:
+    def refresh_indexes(self, *, retrain: bool = False) -> None:
         """Build missing indexes and fold new rows into existing ones, then compact.
+
+        ``retrain`` rebuilds the ANN indexes from scratch (new partitions for the rows
+        the table holds now) even where the policy would only fold new rows in.
 
         Another writer may be doing the same at the same moment: an index build that
         loses the race is retried on the new version (where the index may already
@@ -267,7 +287,7 @@ class Store:
         if table is None or table.count_rows() == 0:
             return
         retry_conflicts(
-            lambda: self._build_indexes(table),
+            lambda: self._build_indexes(table, retrain=retrain),
             what="building indexes",
             on_retry=table.checkout_latest,
         )
@@ -281,6 +301,11 @@ class Store:
             except MmragError as exc:
                 logger.warning("%s; left for the next run", exc)
 
+    def fragments(self) -> int:
+        """Data files of the nodes table: compaction brings many small ones down to few."""
+        table = self._nodes_table(required=False)
+        return int(table.stats()["fragment_stats"]["num_fragments"]) if table is not None else 0
+
     def missing_indexes(self) -> list[str]:
         """Columns whose index a finished run would have built but the store lacks (a run
         killed while building it): the next run builds them even with nothing to write."""
@@ -289,28 +314,42 @@ class Store:
             return []
         return [column for column, _ in self._wanted_indexes(table)]
 
-    def _build_indexes(self, table: Any) -> None:
-        for column, config in self._wanted_indexes(table):
-            if column.endswith("_vector"):
-                logger.info("building ANN index on %s", column)
-            table.create_index(column, config=config)
+    def index_coverage(self) -> list[indexing.IndexCoverage]:
+        """Indexed and unindexed rows of each index of the nodes table."""
+        table = self._nodes_table(required=False)
+        return indexing.coverage(table) if table is not None else []
 
-    @staticmethod
-    def _wanted_indexes(table: Any) -> list[tuple[str, Any]]:
-        """The indexes ``table`` should have and does not, in the order to build them."""
+    def _build_indexes(self, table: Any, *, retrain: bool = False) -> None:
+        trained: dict[str, int] = {}
+        for column, config in self._wanted_indexes(table, retrain=retrain):
+            if column.endswith("_vector"):
+                rows = table.count_rows(f"{column} IS NOT NULL")
+                logger.info("building ANN index on %s (%d vectors)", column, rows)
+                table.create_index(column, config=config, replace=True)
+                trained[column] = rows
+            else:
+                table.create_index(column, config=config)
+        if trained:
+            self.set_meta({_TRAINED_ROWS: self.meta().get(_TRAINED_ROWS, {}) | trained})
+
+    def _wanted_indexes(self, table: Any, *, retrain: bool = False) -> list[tuple[str, Any]]:
+        """The indexes ``table`` should have and does not, in the order to build them: the
+        scalar ones, then an ANN index per vector column that has grown past the threshold
+        (rebuilt once the column has outgrown the rows it was trained on)."""
         existing = {tuple(ix.columns) for ix in table.list_indices()}
-        wanted: list[tuple[str, Any]] = [
-            ("text", FTS(with_position=False)),
-            ("id", BTree()),
-            ("user", Bitmap()),
-            ("kind", Bitmap()),
-            ("source", BTree()),
-        ]
-        rows = table.count_rows()
+        wanted = [(c, config) for c, config in indexing.SCALAR_INDEXES if (c,) not in existing]
+        trained = self.meta().get(_TRAINED_ROWS, {})
         for column in ("text_vector", "image_vector"):
-            if rows >= VECTOR_INDEX_MIN_ROWS and column in table.schema.names:
-                wanted.append((column, IvfHnswSq(distance_type="cosine")))
-        return [(column, config) for column, config in wanted if (column,) not in existing]
+            if column not in table.schema.names:
+                continue
+            rows = table.count_rows(f"{column} IS NOT NULL")
+            config = indexing.vector_index_config(rows, table.schema.field(column).type.list_size)
+            if config is None:
+                continue
+            outgrown = indexing.needs_retrain(rows, trained.get(column))
+            if retrain or outgrown or (column,) not in existing:
+                wanted.append((column, config))
+        return wanted
 
     def version(self) -> int:
         table = self._nodes_table(required=False)
