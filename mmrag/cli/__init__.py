@@ -1,6 +1,7 @@
 """The ``mmrag`` command line. It only parses arguments, calls :mod:`mmrag.api` and prints."""
 
 from mmrag.cli import (
+    align,
     answers,
     corpus,
     doctor,
@@ -13,6 +14,7 @@ from mmrag.cli import (
 from mmrag.cli.app import app
 
 __all__ = [
+    "align",
     "answers",
     "app",
     "corpus",

@@ -4,14 +4,16 @@
 - ``full_text``: BM25 over the same;
 - ``image_vector``: a query image's features against images;
 - ``text_image``: the query text in the image space, when the image embedder is
-  cross-modal (CLIP, SigLIP);
+  cross-modal (CLIP, SigLIP), or else through the store's fitted map (``mmrag align``);
 - documents: whole documents ranked by TF-IDF and/or BM25 (which report is this about?).
 """
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 
+from mmrag.align.search import AlignedQueries
 from mmrag.components import Components
 from mmrag.models.image_embed import TextToImageEmbedder
 from mmrag.models.relevance.base import Candidates
@@ -26,6 +28,7 @@ class CandidateSearch:
         self.store = store
         self.components = components
         self.router = DocumentRouter(store.documents)
+        self.aligned = AlignedQueries(store, components)
 
     def gather(
         self,
@@ -40,6 +43,7 @@ class CandidateSearch:
         where = filters.where()
         text_kinds = [k for k in TEXT_SEARCHABLE_KINDS if filters.allows(k)]
         has_text = bool(query and query.strip())
+        vector = None
         if has_text and text_kinds:
             assert query is not None
             vector = self.components.text_embedder.embed([query], is_query=True)[0]
@@ -73,4 +77,24 @@ class CandidateSearch:
                     limit=limit,
                     where=where,
                 )
+            elif has_text and (aligned := self._aligned(query, vector, user)) is not None:
+                found.lists["text_image"] = self.store.vector_search(
+                    "image_vector",
+                    aligned,
+                    user=user,
+                    kinds=[NodeKind.IMAGE],
+                    limit=limit,
+                    where=where,
+                )
         return found
+
+    def _aligned(
+        self, query: str | None, vector: np.ndarray | None, user: str | None
+    ) -> np.ndarray | None:
+        """The query in the image-feature space through the store's fitted map, if any."""
+        if self.aligned.map_for(user) is None:
+            return None
+        if vector is None:
+            assert query is not None
+            vector = self.components.text_embedder.embed([query], is_query=True)[0]
+        return self.aligned.query_vector(vector, user)
