@@ -51,7 +51,8 @@ def test_policy_thresholds() -> None:
     assert indexing.vector_index_config(indexing.VECTOR_INDEX_MIN_ROWS - 1, 384) is None
     config = indexing.vector_index_config(1_000_000, 384)
     assert config is not None and config.distance_type == "cosine"
-    assert config.num_partitions == -(-1_000_000 // indexing.ROWS_PER_PARTITION)
+    assert config.num_partitions == 1
+    assert indexing.vector_index_config(2_500_000, 384).num_partitions == 3  # type: ignore[union-attr]
     assert not indexing.needs_retrain(150_000, 100_000)
     assert indexing.needs_retrain(200_000, 100_000)
     assert not indexing.needs_retrain(10**9, None)
@@ -116,7 +117,7 @@ def test_stats_show_coverage_and_optimize_folds_rows_in(
     assert report["fragments_after"] < report["fragments_before"]
     assert all(ix["unindexed_rows"] == 0 for ix in report["indexes"])
     vector = next(ix for ix in report["indexes"] if ix["columns"] == ["text_vector"])
-    assert vector["type"] == "IvfPq" and vector["indexed_rows"] == 360
+    assert vector["type"] == "IvfHnswSq" and vector["indexed_rows"] == 360
 
     result = runner.invoke(app, ["optimize", "-s", str(path), "--retrain"])
     assert result.exit_code == 0, result.output

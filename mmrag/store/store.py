@@ -219,7 +219,7 @@ class Store:
             .select([*NODE_COLUMNS, "_distance"])
             .limit(limit)
         )
-        query = self.search_params.apply(query)
+        query = self.search_params.apply(query, limit)
         return [Hit(row_to_node(r), 1.0 - float(r["_distance"])) for r in query.to_list()]
 
     def full_text_search(
