@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,10 @@ def sweep(store: Store, corpus: Corpus, queries: int) -> list[dict[str, Any]]:
     return results
 
 
+def _megabytes(folder: Path) -> float:
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6, 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=100_000)
@@ -193,9 +198,10 @@ def main() -> int:
     else:
         report["index_coverage"] = [c.to_dict() for c in store.index_coverage()]
         report |= run(store, corpus, args.queries)
-    report["disk_mb"] = round(
-        sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6, 1
-    )
+    report["disk_mb"] = _megabytes(folder)
+    for table in (store._nodes_table(), store.documents.table, store.files.table):
+        table.optimize(cleanup_older_than=timedelta(0))
+    report["disk_mb_latest_version"] = _megabytes(folder)  # old versions pruned
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(report))
     if args.store is None:
