@@ -75,6 +75,8 @@ def test_rows_written_after_the_build_are_found(tmp_path: Path, small_threshold:
             "text_vector", node.text_vector, user=None, kinds=[NodeKind.TEXT], limit=3
         )
         assert hits[0].node.id == node.id
+    found = store.full_text_search("420", user=None, kinds=[NodeKind.TEXT], limit=3)
+    assert [h.node.id for h in found] == ["n420"]  # BM25 covers unindexed rows too
 
     store.refresh_indexes()
     assert _vector_index(store).unindexed_rows == 0
