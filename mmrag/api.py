@@ -159,6 +159,7 @@ class RAG(AsyncVerbs):
         show_progress: bool = False,
         progress: IngestProgress | None = None,
         allow_links_outside: Sequence[str | Path] = (),
+        cluster: str | None = None,
     ) -> IngestReport:
         """Ingest files and directories; unchanged files are skipped.
 
@@ -167,6 +168,13 @@ class RAG(AsyncVerbs):
         read, and images that Markdown/HTML files link to only when they lie inside
         ``paths`` too, or inside a folder of ``allow_links_outside``; symlinks leading
         elsewhere and refused links are listed in the report, never read.
+
+        ``cluster`` runs the per-file work (parsing, OCR, image features, embeddings) on
+        a Ray cluster — ``"auto"`` (the one ``ray start`` runs on this machine),
+        ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` — while this process keeps the ledger
+        and does the writes; see :mod:`mmrag.ingest.distributed`. Example::
+
+            rag.ingest(["docs/"], cluster="auto")
         """
         if isinstance(paths, str | Path):
             paths = [paths]
@@ -180,7 +188,7 @@ class RAG(AsyncVerbs):
             progress.stage("loading models")
         try:
             self._prepare_store()
-            ingestor = Ingestor(self.store, self.components)
+            ingestor = Ingestor(self.store, self.components, cluster=cluster)
         except BaseException:
             if progress is not None:
                 progress.finish()  # the display started above must not outlive the error

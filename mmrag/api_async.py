@@ -120,6 +120,7 @@ class AsyncVerbs:
         prune: bool = False,
         progress: IngestProgress | None = None,
         allow_links_outside: Sequence[str | Path] = (),
+        cluster: str | None = None,
     ) -> IngestReport:
         """:meth:`ingest` for asyncio code (``progress`` is called from the worker thread)."""
         return await run_blocking(
@@ -131,6 +132,7 @@ class AsyncVerbs:
             prune=prune,
             progress=progress,
             allow_links_outside=allow_links_outside,
+            cluster=cluster,
         )
 
 

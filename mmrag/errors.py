@@ -58,5 +58,9 @@ class StoreError(MmragError):
     """The LanceDB store cannot be opened, read or written."""
 
 
+class ClusterError(MmragError):
+    """A compute cluster (Ray) cannot be reached, or failed while working."""
+
+
 class InvalidNameError(MmragError):
     """A user namespace or other identifier is not allowed (it would be unsafe in a filter)."""

@@ -60,6 +60,16 @@ def ingest(
             "By default only files inside PATHS are read.",
         ),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Parse, OCR and embed on a Ray cluster: 'auto' (the one 'ray start' runs "
+            "here), HOST:PORT or ray://HOST:PORT. This process still writes the store. "
+            "Needs the ray extra.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Add files to the store. Unchanged files are skipped; changed files are replaced.
@@ -67,6 +77,7 @@ def ingest(
     Files that cannot be read are reported one per line and skipped; the run goes on and
     exits with status 1 at the end if any failed. Entries that are not regular files
     inside PATHS (symlink loops, named pipes, links leading outside) are named, not read.
+    With --ray the files must be readable at the same paths on every node of the cluster.
     """
     live = not json_out and err.is_terminal
     with handle_errors():
@@ -79,6 +90,7 @@ def ingest(
             prune=prune,
             show_progress=live,
             allow_links_outside=allow_links_outside or (),
+            cluster=ray,
         )
     _refresh_stats(store, user)
     if json_out:

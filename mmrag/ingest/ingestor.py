@@ -6,6 +6,10 @@ enrich them together and commit their nodes in one atomic write, then record the
 the file ledger. A run that stops anywhere leaves every file either fully old or fully
 new, and the next run picks up what was not recorded.
 
+The per-file work (loading, OCR, image features, embeddings) runs here or, given a
+``cluster``, on Ray workers (:mod:`mmrag.ingest.distributed`); either way the ledger, the
+skip-unchanged decision and the writes stay here, on one code path.
+
 Runs may overlap (two ingests of one folder, several machines writing one store in
 object storage): the store retries commits that lose a race, and each run starts by
 healing what an earlier crashed or racing run left behind: a file whose stored nodes do
@@ -16,14 +20,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from pathlib import Path
 
 from mmrag.components import Components
 from mmrag.ingest.discover import discover
-from mmrag.ingest.enrich import Enricher, PendingDoc
+from mmrag.ingest.enrich import Enricher
+from mmrag.ingest.grouping import EnrichedGroup, GroupEnricher, GroupOutcome
 from mmrag.ingest.progress import IngestProgress, NullProgress
-from mmrag.ingest.reading import Failed, FileReader, Loaded, Unchanged, read_ahead
+from mmrag.ingest.reading import Failed, FileReader, Unchanged, read_ahead
 from mmrag.ingest.report import FileFailure, IngestReport
 from mmrag.store import FileRecord, Store
 from mmrag.store.filters import validate_user
@@ -33,9 +39,12 @@ logger = logging.getLogger(__name__)
 
 
 class Ingestor:
-    def __init__(self, store: Store, components: Components) -> None:
+    def __init__(self, store: Store, components: Components, *, cluster: str | None = None):
+        """``cluster``: a Ray address (``"auto"``, ``"127.0.0.1:6379"``, ``"ray://…"``) to
+        run the per-file work on; ``None`` runs it in this process."""
         self.store = store
         self.components = components
+        self.cluster = cluster
         self.fingerprint = components.config.ingest_fingerprint()
         self.timer = StageTimer()
         self._enricher = Enricher(components, self.timer)
@@ -68,29 +77,23 @@ class Ingestor:
         settings = self.components.config.ingest
         current = self._heal(ns, ledger, report, progress)
         reader = FileReader(ns, settings, self.fingerprint, current, self.timer, found.scope)
-        group: list[Loaded] = []
         touched: list[FileRecord] = []
         progress.start(len(found.files))
         try:
-            for path, outcome in read_ahead(reader, found.files):
-                if isinstance(outcome, Unchanged):
-                    report.unchanged += 1
-                    if outcome.touched:
-                        touched.append(outcome.record)
-                    progress.advance(files=1)
-                elif isinstance(outcome, Failed):
-                    report.failed.append(FileFailure(outcome.path, outcome.reason))
-                    progress.warn(f"{outcome.path}: {outcome.reason}")
-                    progress.advance(files=1)
-                else:
-                    self._accept(outcome, report, progress)
-                    group.append(outcome)
-                    progress.stage(f"read {path.name}")
-                    if sum(_weight(x) for x in group) >= self.components.config.ingest.commit_every:
-                        self._commit(ns, group, report, progress)
-                        group = []
-            if group:
-                self._commit(ns, group, report, progress)
+            # Closed at once on an error or interrupt: it holds a reading thread or workers.
+            with closing(self._outcomes(reader, found.files, progress)) as outcomes:
+                for outcome in outcomes:
+                    if isinstance(outcome, Unchanged):
+                        report.unchanged += 1
+                        if outcome.touched:
+                            touched.append(outcome.record)
+                        progress.advance(files=1)
+                    elif isinstance(outcome, Failed):
+                        report.failed.append(FileFailure(outcome.path, outcome.reason))
+                        progress.warn(f"{outcome.path}: {outcome.reason}")
+                        progress.advance(files=1)
+                    else:
+                        self._commit(outcome, report, progress)
             self.store.files.upsert(touched)
             if prune:
                 report.pruned = self._prune(ns, paths, ledger)
@@ -128,46 +131,49 @@ class Ingestor:
         self._redo = redo
         return {s: r for s, r in ledger.items() if s not in redo}
 
-    def _accept(self, loaded: Loaded, report: IngestReport, progress: IngestProgress) -> None:
-        doc = loaded.doc
-        for warning in doc.warnings:
-            report.warnings.append(warning)
-            progress.warn(warning)
-        if not doc.blocks and not doc.scans and doc.images and not self.components.indexes_images:
-            doc.skip_reason = f"pipeline '{self.components.config.name}' does not index images"
-        if doc.skip_reason:
-            report.skipped += 1
-            logger.info("%s: skipped (%s)", doc.source, doc.skip_reason)
+    def _outcomes(
+        self, reader: FileReader, files: list[Path], progress: IngestProgress
+    ) -> Generator[GroupOutcome]:
+        """Each file unchanged or failed, and the changed ones enriched in commit groups."""
+        if self.cluster is not None:
+            from mmrag.ingest.distributed import ray_outcomes
 
-    def _commit(
-        self, user: str, group: list[Loaded], report: IngestReport, progress: IngestProgress
-    ) -> None:
-        pending = [PendingDoc(user=user, doc_id=x.record.doc_id, doc=x.doc) for x in group]
-        batch = self._enricher.enrich(pending, on_stage=progress.stage, on_step=progress.step)
-        for warning in batch.warnings:
+            return ray_outcomes(reader, files, self.components.config, self.cluster, progress)
+        groups = GroupEnricher(self.components, reader.user, self._enricher)
+        loaded = (outcome for _, outcome in read_ahead(reader, files))
+        return groups.run(loaded, on_stage=progress.stage, on_step=progress.step)
+
+    def _commit(self, group: EnrichedGroup, report: IngestReport, progress: IngestProgress) -> None:
+        """Write one group's nodes in one atomic replace, then record its files."""
+        batch = group.batch
+        for warning in [*group.warnings, *batch.warnings]:
             report.warnings.append(warning)
             progress.warn(warning)
+        for source, reason in group.skipped.items():
+            logger.info("%s: skipped (%s)", source, reason)
         progress.stage(f"writing {len(batch.nodes)} nodes")
+        records = group.records
         with self.timer.stage("write"):
-            sources = [x.record.source for x in group]
+            sources = [x.source for x in records]
             heal = not self._redo.isdisjoint(sources)
-            self.store.replace_sources(user, sources, batch.nodes, batch.images, heal=heal)
-            self.store.documents.replace(user, sources, batch.documents)
+            self.store.replace_sources(group.user, sources, batch.nodes, batch.images, heal=heal)
+            self.store.documents.replace(group.user, sources, batch.documents)
             ids: dict[str, set[str]] = {}
             for node in batch.nodes:
                 ids.setdefault(node.source, set()).add(node.id)
-            for x in group:
+            for record in records:
                 # Distinct ids: what the store holds once the write is done, and what the
                 # next run compares it with to find broken files.
-                x.record.nodes = len(ids.get(x.record.source, ()))
-            self.store.files.upsert([x.record for x in group])
-        pages = sum(x.record.pages for x in group)
-        images = sum(x.record.images for x in group)
-        report.ingested += sum(1 for x in group if not x.doc.skip_reason)
+                record.nodes = len(ids.get(record.source, ()))
+            self.store.files.upsert(records)
+        pages = sum(x.pages for x in records)
+        images = sum(x.images for x in records)
+        report.ingested += len(records) - len(group.skipped)
+        report.skipped += len(group.skipped)
         report.pages += pages
         report.images += images
         report.nodes_written += len(batch.nodes)
-        progress.advance(files=len(group), pages=pages, images=images)
+        progress.advance(files=len(records), pages=pages, images=images)
 
     def _prune(self, user: str, roots: Sequence[str | Path], ledger: dict[str, FileRecord]) -> int:
         """Forget files under ``roots`` that no longer exist."""
@@ -181,10 +187,6 @@ class Ingestor:
         self.store.delete_sources(user, gone)
         self.store.files.delete(user, gone)
         return len(gone)
-
-
-def _weight(loaded: Loaded) -> int:
-    return max(1, loaded.doc.pages + len(loaded.doc.images))
 
 
 def _is_within(path: Path, root: Path) -> bool:

@@ -43,12 +43,24 @@ class Failed:
 
 
 @dataclass(slots=True)
+class Changed:
+    """A file that is new or differs from its ledger record: it must be loaded again.
+
+    Its record's ``pages`` and ``images`` are filled in by :meth:`FileReader.load`.
+    """
+
+    path: Path
+    record: FileRecord
+
+
+@dataclass(slots=True)
 class Loaded:
     record: FileRecord
     doc: LoadedDocument
 
 
 ReadOutcome = Unchanged | Failed | Loaded
+CheckOutcome = Unchanged | Failed | Changed
 
 
 @dataclass(slots=True)
@@ -63,6 +75,14 @@ class FileReader:
 
     def read(self, path: Path) -> ReadOutcome:
         """Compare ``path`` with its ledger record and load it if it changed."""
+        outcome = self.check(path)
+        return self.load(outcome) if isinstance(outcome, Changed) else outcome
+
+    def check(self, path: Path) -> CheckOutcome:
+        """Whether ``path`` must be loaded: the skip-unchanged decision, without loading.
+
+        A distributed ingest decides this where the ledger is and loads elsewhere.
+        """
         old = self.ledger.get(str(path))
         try:
             stat = path.stat()
@@ -75,15 +95,8 @@ class FileReader:
             if old and current and old.sha256 == sha:
                 old.mtime = stat.st_mtime
                 return Unchanged(old, touched=True)
-            with self.timer.stage("load"):
-                doc = load_file(path, self.settings, self.scope)
-        except LoaderError as exc:
-            return Failed(str(path), exc.reason)
-        except OSError as exc:
-            return Failed(str(path), exc.strerror or str(exc))
-        except Exception as exc:  # a loader bug must not stop the whole run
-            logger.debug("loader crashed on %s", path, exc_info=True)
-            return Failed(str(path), f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            return _failure(path, exc)
         record = FileRecord(
             user=self.user,
             source=str(path),
@@ -92,10 +105,30 @@ class FileReader:
             size=stat.st_size,
             mtime=stat.st_mtime,
             fingerprint=self.fingerprint,
-            pages=doc.pages,
-            images=len(doc.images),
         )
-        return Loaded(record, doc)
+        return Changed(path, record)
+
+    def load(self, changed: Changed) -> Loaded | Failed:
+        """Load a changed file (parsing, rendering, decoding its images)."""
+        try:
+            with self.timer.stage("load"):
+                doc = load_file(changed.path, self.settings, self.scope)
+        except Exception as exc:
+            return _failure(changed.path, exc)
+        changed.record.pages = doc.pages
+        changed.record.images = len(doc.images)
+        return Loaded(changed.record, doc)
+
+
+def _failure(path: Path, exc: Exception) -> Failed:
+    """One line saying why ``path`` could not be read."""
+    if isinstance(exc, LoaderError):
+        return Failed(str(path), exc.reason)
+    if isinstance(exc, OSError):
+        return Failed(str(path), exc.strerror or str(exc))
+    # A loader bug must not stop the whole run.
+    logger.debug("loader crashed on %s", path, exc_info=True)
+    return Failed(str(path), f"{type(exc).__name__}: {exc}")
 
 
 def read_ahead(
