@@ -32,10 +32,10 @@ COLOURS = {
 
 
 class ColourConfig(BackendConfig):
-    type: Literal["test-colour"] = "test-colour"
+    type: Literal["test-palette"] = "test-palette"
 
 
-@image_embedders.register("test-colour", ColourConfig)
+@image_embedders.register("test-palette", ColourConfig)
 class ColourEmbedder:
     """Features that say which palette colour an image mostly is: not text-aligned in any
     way, so only a fitted map can connect "a red square" to them."""
@@ -46,7 +46,7 @@ class ColourEmbedder:
 
     @property
     def name(self) -> str:
-        return "test-colour"
+        return "test-palette"
 
     @property
     def dim(self) -> int:
@@ -63,7 +63,7 @@ class ColourEmbedder:
 
 
 def _pipeline() -> object:
-    return fast_pipeline(image_embedder={"type": "test-colour"})
+    return fast_pipeline(image_embedder={"type": "test-palette"})
 
 
 def _photos(folder: Path, *, captions: bool = True) -> Path:
@@ -130,7 +130,7 @@ def test_cli_fit_stores_a_map_that_survives_reopening(photo_store: Path) -> None
     rag = RAG.open(photo_store)  # a fresh process would see the same
     stored = load_map(rag.store, None)
     assert stored is not None and stored.matrix.shape == (8, 64)
-    assert stored.image_embedder == "test-colour" and stored.info["pairs"] == 24
+    assert stored.image_embedder == "test-palette" and stored.info["pairs"] == 24
     items = rag.search("a blue square", k=3)
     assert "text_image" in items[0].scores
     assert "IMG_1004" in items[0].node.source or "IMG_1005" in items[0].node.source
