@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,8 +29,6 @@ from mmrag.retrieve import SearchFilter, parse_pages
 from mmrag.schema import NodeKind
 from mmrag.store import summary
 from mmrag.timing import LoadSplit
-
-logger = logging.getLogger(__name__)
 
 
 @app.command()
@@ -92,7 +90,8 @@ def ingest(
             allow_links_outside=allow_links_outside or (),
             cluster=ray,
         )
-    _refresh_stats(store, user)
+    for who in {None, user}:
+        summary.refresh(store, _stats_key(who), _compute_stats(store, who))
     if json_out:
         out.print_json(data=report.to_dict())
     else:
@@ -155,27 +154,12 @@ def search(
     render.footer(f"{len(results)} results", split.timings())
 
 
-def _stats(store: str, user: str | None, *, fresh: bool = False) -> dict[str, Any]:
-    """``RAG.stats`` as a dict: saved with the table versions it was computed from, and
-    served from there while no table changed (see mmrag.store.summary)."""
-    key = f"stats:{user or ''}"
-
-    def compute() -> dict[str, Any]:
-        return RAG.open(store, create=False).stats(user=user).to_dict()
-
-    if fresh:
-        return dict(summary.remember(store, key, compute))
-    return dict(summary.recall_or_compute(store, key, compute))
+def _stats_key(user: str | None) -> str:
+    return f"stats:{user or ''}"
 
 
-def _refresh_stats(store: str, user: str | None) -> None:
-    """After a write: compute what ``mmrag stats`` will show now, while LanceDB is loaded,
-    so that the next ``stats`` needs no LanceDB import. A failure here is not the run's."""
-    try:
-        for who in {None, user}:
-            _stats(store, who, fresh=True)
-    except Exception as exc:
-        logger.debug("could not precompute stats of %s: %s", store, exc)
+def _compute_stats(store: str, user: str | None) -> Callable[[], dict[str, Any]]:
+    return lambda: RAG.open(store, create=False).stats(user=user).to_dict()
 
 
 @app.command()
@@ -188,7 +172,10 @@ def stats(
     with handle_errors():
         # Served from the store's cache while no table changed: opening the store (and
         # importing LanceDB) is most of this command's time.
-        result = StoreStats.from_dict(_stats(store, user))
+        # Served from the store's saved answer while no table changed (mmrag.store.summary):
+        # opening the store (importing LanceDB) is most of this command's time otherwise.
+        data = summary.recall_or_compute(store, _stats_key(user), _compute_stats(store, user))
+        result = StoreStats.from_dict(data)
     if json_out:
         out.print_json(data=result.to_dict())
     else:

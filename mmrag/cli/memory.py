@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,8 +15,6 @@ from mmrag.store import summary
 
 if TYPE_CHECKING:
     from mmrag.memory.store import MemoryRecord  # importing it imports LanceDB
-
-logger = logging.getLogger(__name__)
 
 memory_app = typer.Typer(
     help="Your own things (RAP-style concepts): a name like <bo>, photos, a category, info.",
@@ -101,7 +99,8 @@ def remove(name: Name, user: RequiredUser, store: StoreOpt = DEFAULT_STORE) -> N
 def list_(user: RequiredUser, store: StoreOpt = DEFAULT_STORE, json_out: JsonOpt = False) -> None:
     """All of a user's concepts."""
     with handle_errors():
-        rows = _rows(store, user)
+        # Served from the store's saved answer while no table changed (mmrag.store.summary).
+        rows = summary.recall_or_compute(store, _list_key(user), _compute_rows(store, user))
     if not rows and not json_out:
         out.print(
             f"{user} has no memories in {store} yet. Add one with: mmrag memory add NAME "
@@ -209,27 +208,17 @@ def export(
     out.print(f"wrote {path}")
 
 
-def _rows(store: str, user: str, *, fresh: bool = False) -> list[dict[str, Any]]:
-    """A user's concepts as dicts: saved with the table versions they were read at, and
-    served from there while no table changed (see mmrag.store.summary)."""
-    key = f"memory list:{user}"
+def _list_key(user: str) -> str:
+    return f"memory list:{user}"
 
-    def compute() -> list[dict[str, Any]]:
-        return [r.to_dict() for r in RAG.open(store, create=False).memories(user).list()]
 
-    if fresh:
-        return list(summary.remember(store, key, compute))
-    return list(summary.recall_or_compute(store, key, compute))
+def _compute_rows(store: str, user: str) -> Callable[[], list[dict[str, Any]]]:
+    return lambda: [r.to_dict() for r in RAG.open(store, create=False).memories(user).list()]
 
 
 def _refresh_rows(store: str, user: str) -> None:
-    """After a change: read the list ``memory list`` will show, while LanceDB is loaded,
-    so that the next ``memory list`` needs no LanceDB import. Failing here is not the
-    command's failure."""
-    try:
-        _rows(store, user, fresh=True)
-    except Exception as exc:
-        logger.debug("could not precompute the memory list of %s: %s", user, exc)
+    """After a change: save the list ``memory list`` will show (mmrag.store.summary)."""
+    summary.refresh(store, _list_key(user), _compute_rows(store, user))
 
 
 def _print_records(records: list[MemoryRecord], json_out: bool) -> None:

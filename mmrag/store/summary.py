@@ -51,7 +51,36 @@ def table_versions(store: str | Path) -> dict[str, int] | None:
 
 def recall(store: str | Path, key: str) -> Any | None:
     """The answer saved under ``key``, if every table is still where it was; else None."""
-    versions = table_versions(store)
+    return _saved(store, key, table_versions(store))
+
+
+def remember(store: str | Path, key: str, compute: Callable[[], Any]) -> Any:
+    """Compute the answer (opening the store inside ``compute``), save it, and return it.
+
+    ``compute`` must open the store itself, after this has read the table versions (see
+    the module docstring). Failing to save (a read-only store) is not an error.
+    """
+    return _compute_and_save(store, key, compute, table_versions(store))
+
+
+def recall_or_compute(store: str | Path, key: str, compute: Callable[[], Any]) -> Any:
+    """The saved answer when still valid, else a freshly computed one, saved."""
+    versions = table_versions(store)  # once: both the check and the save use them
+    saved = _saved(store, key, versions)
+    return saved if saved is not None else _compute_and_save(store, key, compute, versions)
+
+
+def refresh(store: str | Path, key: str, compute: Callable[[], Any]) -> None:
+    """:func:`remember` after a write, while the store is open anyway, so that the next
+    read-only command finds the answer saved. A failure here is only logged: it is not
+    the failure of the write that came before."""
+    try:
+        remember(store, key, compute)
+    except Exception as exc:
+        logger.debug("could not save %s for %s: %s", key, store, exc)
+
+
+def _saved(store: str | Path, key: str, versions: dict[str, int] | None) -> Any | None:
     path = _entry(store, key)
     if versions is None or path is None:
         return None
@@ -66,13 +95,9 @@ def recall(store: str | Path, key: str) -> Any | None:
     return saved.get("answer")
 
 
-def remember(store: str | Path, key: str, compute: Callable[[], Any]) -> Any:
-    """Compute the answer (opening the store inside ``compute``), save it, and return it.
-
-    ``compute`` must open the store itself, after this has read the table versions (see
-    the module docstring). Failing to save (a read-only store) is not an error.
-    """
-    versions = table_versions(store)
+def _compute_and_save(
+    store: str | Path, key: str, compute: Callable[[], Any], versions: dict[str, int] | None
+) -> Any:
     answer = compute()
     path = _entry(store, key)
     if versions is not None and path is not None:
@@ -82,12 +107,6 @@ def remember(store: str | Path, key: str, compute: Callable[[], Any]) -> Any:
         except OSError as exc:
             logger.debug("not caching %s in %s: %s", key, store, exc)
     return answer
-
-
-def recall_or_compute(store: str | Path, key: str, compute: Callable[[], Any]) -> Any:
-    """The saved answer when still valid, else :func:`remember` a freshly computed one."""
-    saved = recall(store, key)
-    return saved if saved is not None else remember(store, key, compute)
 
 
 def _local_root(store: str | Path) -> Path | None:
