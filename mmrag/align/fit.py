@@ -84,14 +84,14 @@ def fit(
             for fold in range(folds):
                 held = order[fold::folds]
                 fitted_on = np.setdiff1d(order, held)
-                matrix = _fit_one(pairs.subset(fitted_on), method, reg, seed)
+                matrix = fit_one(pairs.subset(fitted_on), method, reg, seed)
                 scores.append(hit_rates(matrix, pairs.subset(held), ks=(5,))["hit@5"])
             cv[f"{method}:{reg:g}"] = float(np.mean(scores))
             logger.info("cv %s %g: hit@5 %.3f", method, reg, cv[f"{method}:{reg:g}"])
         best = max(candidates, key=lambda c: cv[f"{c[0]}:{c[1]:g}"])
     else:
         best = candidates[0]
-    return Fitted(_fit_one(pairs, *best, seed), best[0], best[1], cv)
+    return Fitted(fit_one(pairs, *best, seed), best[0], best[1], cv)
 
 
 def hit_rates(matrix: np.ndarray, pairs: Pairs, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
@@ -110,7 +110,8 @@ def _grid(method: str) -> tuple[float, ...]:
     raise ValueError(f"unknown fitting method '{method}' (ridge, contrastive)")
 
 
-def _fit_one(pairs: Pairs, method: str, reg: float, seed: int) -> np.ndarray:
+def fit_one(pairs: Pairs, method: str, reg: float, seed: int) -> np.ndarray:
+    """One map, fitted with ``method`` at regularisation ``reg`` on all ``pairs``."""
     if method == "ridge":
         return fit_ridge(pairs, reg)
     return fit_contrastive(pairs, reg, seed=seed)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mmrag.align.calibrate import MapCalibration
 from mmrag.schema import SHARED_USER
 from mmrag.store import Store
 from mmrag.store.connect import is_missing_table, open_or_create
@@ -40,8 +41,14 @@ ALIGN_SCHEMA = pa.schema(
         # How it was fitted (method, regularisation, pairs, cross-validation): for reports.
         pa.field("info", pa.string()),
         pa.field("fitted_at", pa.timestamp("us", tz="UTC")),
+        # P(relevant | the map's cosine) (mmrag.align.calibrate): JSON coefficients and
+        # the projected feature statistics. Null in maps stored before it existed.
+        pa.field("calibration", pa.string()),
+        pa.field("calibration_stats", pa.large_binary()),
     ]
 )
+#: Columns added after the first stored maps: an older table gains them on the next save.
+_LATER_COLUMNS = ("calibration", "calibration_stats")
 
 
 @dataclass(slots=True)
@@ -59,12 +66,21 @@ class AlignMap:
     text_embedder: str
     user: str = SHARED_USER
     info: dict[str, Any] = field(default_factory=dict)
+    #: None: the map ranks its candidates, but says nothing of how likely they are.
+    calibration: MapCalibration | None = None
 
     def query_vector(self, text_vector: np.ndarray) -> np.ndarray:
         """The caption-side vector to search image features with (cosine)."""
         out = self.matrix @ np.asarray(text_vector, dtype=np.float32)
         norm = float(np.linalg.norm(out))
         return out / norm if norm > 0 else out
+
+    def relevancy(self, text_vector: np.ndarray, cosines: np.ndarray) -> np.ndarray | None:
+        """P(relevant) of images found at ``cosines`` with :meth:`query_vector`, or None
+        when the map was stored without a calibration."""
+        if self.calibration is None:
+            return None
+        return self.calibration.probabilities(text_vector, self.matrix, cosines)
 
     def fits(self, image_embedder: str, image_dim: int, text_embedder: str, text_dim: int) -> bool:
         return (
@@ -77,7 +93,13 @@ class AlignMap:
 def save_map(store: Store, align_map: AlignMap) -> None:
     """Write (or replace) the map of ``align_map.user``'s namespace."""
     table = open_or_create(store.db, store.uri, ALIGN, ALIGN_SCHEMA)
+    missing = [
+        ALIGN_SCHEMA.field(name) for name in _LATER_COLUMNS if name not in table.schema.names
+    ]
+    if missing:
+        table.add_columns(missing)  # all null: the maps already there stay uncalibrated
     rows, cols = align_map.matrix.shape
+    calibration = align_map.calibration
     data = pa.Table.from_pylist(
         [
             {
@@ -89,6 +111,8 @@ def save_map(store: Store, align_map: AlignMap) -> None:
                 "matrix": np.ascontiguousarray(align_map.matrix, dtype="<f4").tobytes(),
                 "info": json.dumps(align_map.info),
                 "fitted_at": datetime.now(UTC),
+                "calibration": json.dumps(calibration.to_dict()) if calibration else None,
+                "calibration_stats": calibration.stats_bytes() if calibration else None,
             }
         ],
         schema=ALIGN_SCHEMA,
@@ -123,10 +147,16 @@ def load_map(store: Store, user: str | None) -> AlignMap | None:
     if row is None:
         return None
     matrix = np.frombuffer(row["matrix"], dtype="<f4").reshape(row["rows"], row["cols"])
+    calibration = None
+    if row.get("calibration") and row.get("calibration_stats"):
+        calibration = MapCalibration.restore(
+            json.loads(row["calibration"]), row["calibration_stats"], text_dim=row["cols"]
+        )
     return AlignMap(
         matrix=matrix.astype(np.float32),
         image_embedder=row["image_embedder"],
         text_embedder=row["text_embedder"],
         user=row["user"],
         info=json.loads(row["info"] or "{}"),
+        calibration=calibration,
     )

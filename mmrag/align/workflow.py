@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from mmrag.align.calibrate import fit_calibration
 from mmrag.align.fit import Pairs, fit, hit_rates
 from mmrag.align.pairs import CaptionPairs, collect_pairs
 from mmrag.align.storage import AlignMap, save_map
@@ -32,6 +33,8 @@ class FitReport:
     method: str
     regularisation: float
     cv: dict[str, float]
+    #: The map's cosine -> P(relevant) fit (coefficients, pool), or None: too few images.
+    calibration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +45,7 @@ class FitReport:
             "method": self.method,
             "regularisation": self.regularisation,
             "cv_hit@5": self.cv,
+            "calibration": self.calibration,
         }
 
 
@@ -97,9 +101,14 @@ def fit_store(
     caption_files: Sequence[Path] = (),
     methods: Sequence[str] = DEFAULT_METHODS,
 ) -> FitReport:
-    """Fit the map on every caption pair and store it for ``user``'s searches."""
+    """Fit the map on every caption pair, calibrate its cosine on held-out photos (so
+    searches can rank its images by how likely they are relevant), and store both for
+    ``user``'s searches."""
     found, pairs = caption_pairs(store, components, user=user, caption_files=caption_files)
     fitted = fit(pairs, methods=methods)
+    # Searches go through every image of the namespace, captioned or not: all are in
+    # ``pairs.features``, so the default pool is right.
+    calibration = fit_calibration(pairs, fitted.matrix, fitted.method, fitted.regularisation)
     image, text = components.image_embedder, components.text_embedder
     assert image is not None  # caption_pairs checked
     report = FitReport(
@@ -110,6 +119,7 @@ def fit_store(
         method=fitted.method,
         regularisation=fitted.regularisation,
         cv=fitted.cv,
+        calibration=calibration.to_dict() if calibration else None,
     )
     save_map(
         store,
@@ -119,6 +129,7 @@ def fit_store(
             text_embedder=text.name,
             user=user or "",
             info=report.to_dict(),
+            calibration=calibration,
         ),
     )
     return report
