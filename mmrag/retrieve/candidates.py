@@ -77,24 +77,22 @@ class CandidateSearch:
                     limit=limit,
                     where=where,
                 )
-            elif has_text and (aligned := self._aligned(query, vector, user)) is not None:
-                found.lists["text_image"] = self.store.vector_search(
+            elif has_text and (align_map := self.aligned.map_for(user)) is not None:
+                assert query is not None
+                if vector is None:
+                    vector = self.components.text_embedder.embed([query], is_query=True)[0]
+                hits = self.store.vector_search(
                     "image_vector",
-                    aligned,
+                    align_map.query_vector(vector),
                     user=user,
                     kinds=[NodeKind.IMAGE],
                     limit=limit,
                     where=where,
                 )
+                found.lists["text_image"] = hits
+                # The map's own P(relevant) per hit: the relevancy score, fitted on
+                # document questions, cannot tell these images apart by their pixels.
+                relevancy = align_map.relevancy(vector, np.array([h.score for h in hits]))
+                if relevancy is not None:
+                    found.text_image_relevancy = [float(p) for p in relevancy]
         return found
-
-    def _aligned(
-        self, query: str | None, vector: np.ndarray | None, user: str | None
-    ) -> np.ndarray | None:
-        """The query in the image-feature space through the store's fitted map, if any."""
-        if self.aligned.map_for(user) is None:
-            return None
-        if vector is None:
-            assert query is not None
-            vector = self.components.text_embedder.embed([query], is_query=True)[0]
-        return self.aligned.query_vector(vector, user)

@@ -81,6 +81,7 @@ class Retriever:
             for item, rs in zip(fused, self.scorer.score(found, fused), strict=True):
                 item.scores["fusion"] = {"score": item.score}
                 item.score = rs
+            with_map_relevancy(found, fused)
             fused.sort(key=lambda item: item.score, reverse=True)
             timings["score"] = time.perf_counter() - mark
         ranked = limit_per_page(fused, settings.max_per_page)
@@ -155,6 +156,29 @@ class Retriever:
         model = mllms.create(mllms.parse(cfg)) if cfg else self.components.generator
         batch_size = self.components.config.retrieval.rerank.batch_size
         return MLLMJudgeScorer(MLLMJudgeConfig(batch_size=batch_size), model=model)
+
+
+def with_map_relevancy(found: Candidates, items: list[ScoredNode]) -> None:
+    """Merge the text -> image map's calibrated P(relevant) into the relevancy score of
+    each item the map found, as a noisy-or: ``1 - (1 - rs) (1 - p_map)``.
+
+    The score and the map judge the same item from different evidence (its words; its
+    pixels), and the score was fitted on documents, where it learnt to give image
+    similarity no weight. Noisy-or lets either make an item likely — an image the map is
+    sure of ranks high and adaptive k keeps it — without ever lowering what the words
+    say, and it leaves every item no calibrated map found (every item of a store without
+    a map) exactly as scored. The map's probability is kept under ``scores["text_image_p"]``.
+    """
+    relevancy = found.text_image_relevancy
+    if not relevancy:
+        return
+    for item in items:
+        hit = item.scores.get("text_image")
+        if hit is None:
+            continue
+        p_map = relevancy[int(hit["rank"]) - 1]
+        item.scores["text_image_p"] = {"score": p_map}
+        item.score = 1.0 - (1.0 - item.score) * (1.0 - p_map)
 
 
 def _best_text_per_page(items: list[ScoredNode]) -> dict[tuple[str, int], ScoredNode]:

@@ -23,6 +23,9 @@ class Candidates:
     query: str | None
     lists: dict[str, list[Hit]] = field(default_factory=dict)
     documents: list[DocumentHit] = field(default_factory=list)
+    #: P(relevant) of each ``text_image`` hit, in order, from a fitted text -> image map's
+    #: own calibration (``mmrag align``); empty when no calibrated map found them.
+    text_image_relevancy: list[float] = field(default_factory=list)
 
     @property
     def size(self) -> int:
