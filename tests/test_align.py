@@ -305,13 +305,14 @@ def test_map_probability_merges_only_into_the_items_the_map_found() -> None:
 
 def test_fit_stores_a_calibration_that_search_ranks_by(photo_store: Path) -> None:
     result = CliRunner().invoke(
-        app, ["align", "fit", "--store", str(photo_store), "--method", "ridge", "--json"]
+        app, ["align", "fit", "--store", str(photo_store), "--method", "ridge"]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["calibration"]["pool"] == 12
+    assert "calibrated on held-out photos" in result.output
     rag = RAG.open(photo_store)
     stored = load_map(rag.store, None)
     assert stored is not None and stored.calibration is not None
+    assert stored.calibration.pool == 12 and stored.info["calibration"]["pool"] == 12
 
     items = rag.retriever.retrieve("a purple square", k=4).items
     top = items[0]

@@ -79,6 +79,12 @@ def fit(
     best = report.cv.get(f"{report.method}:{report.regularisation:g}")
     chosen = f" (cross-validated hit@5 {best:.3f})" if best is not None else ""
     out.print(f"Fitted {report.method}, regularisation {report.regularisation:g}{chosen}; stored.")
+    if report.calibration is None:
+        out.print("Too few images to calibrate it: its images rank by text signals only.")
+    else:
+        out.print(
+            "Its similarity is calibrated on held-out photos: searches rank its images by it."
+        )
 
 
 @align_app.command("eval")
