@@ -8,7 +8,7 @@ import pytest
 
 from mmrag import RAG
 from mmrag.store import indexing
-from tests.conftest import fast_pipeline
+from tests.conftest import fast_pipeline, make_pdf
 
 
 def _texts(folder: Path, n: int, prefix: str = "note") -> Path:
@@ -170,3 +170,29 @@ def test_a_long_lived_reader_sees_another_process_write(tmp_path: Path) -> None:
     assert {h.node.text.split()[0] for h in server.search("note", k=3)} == {"note"}
     RAG.open(store).ingest([_texts(tmp_path / "b", 2, prefix="memo")])
     assert "memo" in {h.node.text.split()[0] for h in server.search("memo", k=3)}
+
+
+def test_page_texts_are_a_pages_chunks_in_order_within_the_users_scope(tmp_path: Path) -> None:
+    rag = RAG.open(
+        tmp_path / "store",
+        pipeline=fast_pipeline(chunking={"chunk_tokens": 24, "overlap_tokens": 4}),
+    )
+    (tmp_path / "docs").mkdir()
+    sentences = [f"Sentence {i} of the first page talks about item{i}." for i in range(12)]
+    pdf = make_pdf(tmp_path / "docs" / "report.pdf", [" ".join(sentences), "Second page."])
+    (tmp_path / "private").mkdir()
+    secret = make_pdf(tmp_path / "private" / "secret.pdf", ["Only alice may read this."])
+    assert rag.ingest([pdf.parent]).ok and rag.ingest([secret.parent], user="alice").ok
+    source = str(pdf.resolve())
+    pages = rag.store.page_texts([(source, 1), (source, 2), (source, 9)], user=None)
+    assert set(pages) == {(source, 1), (source, 2)}
+    first = pages[(source, 1)]
+    assert len(first) > 1, "the page must span several chunks for this test"
+    # Reading order: each sentence's first appearance follows the previous one's.
+    joined = " ".join(first)
+    positions = [joined.find(f"Sentence {i} ") for i in range(12)]
+    assert -1 not in positions and positions == sorted(positions)
+    private = (str(secret.resolve()), 1)
+    assert rag.store.page_texts([private], user=None) == {}
+    assert rag.store.page_texts([private], user="bob") == {}
+    assert rag.store.page_texts([private], user="alice")[private] == ["Only alice may read this."]

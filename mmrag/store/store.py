@@ -30,6 +30,7 @@ from mmrag.schema import Node, NodeKind
 from mmrag.store import indexing
 from mmrag.store.connect import connect, explain, is_missing_table, open_or_create
 from mmrag.store.documents import DOCUMENTS, DOCUMENTS_SCHEMA, DocumentTable
+from mmrag.store.exact import ExactSearch
 from mmrag.store.files import FileLedger
 from mmrag.store.filters import all_of, in_list, read_scope, sql_str, write_scope
 from mmrag.store.health import remove_duplicates, sources_to_redo
@@ -74,6 +75,8 @@ class Store:
         self._meta = self._open_or_create(META, META_SCHEMA)
         #: Query-time vector search settings (nprobes, refine factor); see indexing.SEARCH.
         self.search_params = indexing.SEARCH
+        #: Small unindexed tables are searched from an in-memory copy (mmrag.store.exact).
+        self.exact = ExactSearch(NODE_COLUMNS, max_rows=indexing.VECTOR_INDEX_MIN_ROWS)
 
     @classmethod
     def open(
@@ -212,15 +215,28 @@ class Store:
         table = self._nodes_table(required=False)
         if table is None or column not in table.schema.names:
             return []
+        scope = self._filter(user, kinds, where)
+        nearest = self.exact.search(table, column, vector, scope, limit)
+        if nearest is not None:
+            return [Hit(row_to_node(r), 1.0 - distance) for r, distance in nearest]
         query = (
             table.search(vector.astype(np.float32), vector_column_name=column)
             .distance_type("cosine")
-            .where(self._filter(user, kinds, where), prefilter=True)
+            .where(scope, prefilter=True)
             .select([*NODE_COLUMNS, "_distance"])
             .limit(limit)
         )
         query = self.search_params.apply(query, limit)
         return [Hit(row_to_node(r), 1.0 - float(r["_distance"])) for r in query.to_list()]
+
+    def prepare_vector_search(
+        self, *, user: str | None, kinds: Sequence[NodeKind], where: str | None = None
+    ) -> None:
+        """Do what a coming :meth:`vector_search` with this filter can do before its
+        vector exists, so that it runs while the query is embedded."""
+        table = self._nodes_table(required=False)
+        if table is not None:
+            self.exact.prepare(table, self._filter(user, kinds, where))
 
     def full_text_search(
         self,
@@ -241,6 +257,29 @@ class Store:
             .limit(limit)
         )
         return [Hit(row_to_node(r), float(r["_score"])) for r in query.to_list()]
+
+    def page_texts(
+        self, pages: Sequence[tuple[str, int]], *, user: str | None
+    ) -> dict[tuple[str, int], list[str]]:
+        """Each (source, page)'s text chunks in reading order, for answers that read whole
+        pages rather than the one chunk retrieval ranked (pages the user may not see, or
+        that hold no text, are absent)."""
+        table = self._nodes_table(required=False)
+        wanted = list(dict.fromkeys(pages))
+        if table is None or not wanted:
+            return {}
+        which = " OR ".join(f"(source = {sql_str(s)} AND page = {int(p)})" for s, p in wanted)
+        where = all_of(read_scope(user), f"kind = '{NodeKind.TEXT.value}'", f"({which})")
+        rows = table.search().where(where).select(NODE_COLUMNS).limit(None).to_list()
+        found: dict[tuple[str, int], list[Node]] = {}
+        for row in rows:
+            node = row_to_node(row)
+            if node.page is not None:
+                found.setdefault((node.source, node.page), []).append(node)
+        return {
+            key: [n.text for n in sorted(nodes, key=lambda n: n.metadata.get("chunk", 0))]
+            for key, nodes in found.items()
+        }
 
     def image_bytes(self, image_id: str, *, user: str | None) -> tuple[bytes, str] | None:
         """The stored bytes and format ("png", "jpeg", …) of an image the user may see."""
