@@ -3,12 +3,13 @@ and over-refusal measured on short plain notes with the real offline default."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from mmrag import RAG
 from mmrag.config import ExtractiveConfig, load_pipeline
 from mmrag.generate import PromptTemplates
-from mmrag.generate.extractive import ExtractiveAnswerer, candidates, expected_kind
+from mmrag.generate.extractive import ExtractiveAnswerer, candidates, expected_kind, whole_pages
 from mmrag.generate.prompt import Prompt
 from mmrag.schema import MemoryRef, Node, NodeKind, ScoredNode
 
@@ -88,6 +89,45 @@ def test_quotes_what_the_user_said_about_their_own_things() -> None:
 
 def test_no_context_is_a_refusal_without_candidates() -> None:
     assert not answerer().answer("Anything?", Prompt(messages=[], context=[])).answerable
+
+
+def test_reads_the_whole_page_of_a_retrieved_chunk() -> None:
+    """Retrieval ranked the page's first chunk; the answer is in its second."""
+    ranked = item("Northwind Labs makes soil sensors for farms.", 1)
+    page = [ranked.node.text, "The company was founded in Tromsø in 2011."]
+    asked: list[tuple[str, int]] = []
+
+    def read_pages(keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], list[str]]:
+        asked.extend(keys)
+        return {("/docs/report.pdf", 1): page}
+
+    settings = ExtractiveConfig(weights=WEIGHTS, bias=-4.0, bar=0.5)
+    question = "When was Northwind Labs founded?"
+    prompt = Prompt(messages=[], context=[ranked])
+    reading = ExtractiveAnswerer(None, settings, PromptTemplates(), read_pages=read_pages)
+    answer = reading.answer(question, prompt)
+    assert asked == [("/docs/report.pdf", 1)]
+    assert answer.answerable and "founded in Tromsø in 2011" in answer.text
+    assert "(report.pdf, page 1) [1]" in answer.text
+    # Without the page, only the ranked chunk is read, and it does not say when.
+    assert (
+        "2011"
+        not in ExtractiveAnswerer(None, settings, PromptTemplates()).answer(question, prompt).text
+    )
+
+
+def test_whole_pages_go_to_the_first_item_of_each_page_and_sentences_count_once() -> None:
+    first, second = item("A one.", 3), item("B two.", 3)
+    other = item("C three.", 4)
+    texts = {("/docs/report.pdf", 3): ["A one.", "B two."]}
+    pages = whole_pages([first, second, other], texts)
+    assert pages == {0: ["A one.", "B two."]}
+    found = candidates("What?", [first, second, other], None, pages=pages)
+    assert [c.unit.text for c in found] == ["A one.", "B two.", "C three."]
+    assert [c.features["in_ranked_chunk"] for c in found] == [1.0, 1.0, 1.0]
+    assert [c.unit.item for c in found] == [0, 0, 2]
+    alone = candidates("What?", [first], None, pages={0: ["A one.", "B two."]})
+    assert [c.features["in_ranked_chunk"] for c in alone] == [1.0, 0.0]
 
 
 NOTES = {

@@ -38,7 +38,7 @@ class Asker:
         split = LoadSplit()
         prompt = self.prepare(question, image=image, user=user, filters=filters, memories=memories)
         split.lap("retrieve")
-        answer = self._answerer().answer(question, prompt)
+        answer = self._answerer(user).answer(question, prompt)
         return _timed(answer, split)
 
     def ask_stream(
@@ -53,7 +53,7 @@ class Asker:
         split = LoadSplit()
         prompt = self.prepare(question, image=image, user=user, filters=filters, memories=memories)
         split.lap("retrieve")
-        for item in self._answerer().stream(question, prompt):
+        for item in self._answerer(user).stream(question, prompt):
             yield _timed(item, split) if isinstance(item, Answer) else item
 
     def prepare(
@@ -108,7 +108,7 @@ class Asker:
             self._memory_cache[user] = Memories(self.store, self.components, user)
         return self._memory_cache[user]
 
-    def _answerer(self) -> Answerer | ExtractiveAnswerer:
+    def _answerer(self, user: str | None) -> Answerer | ExtractiveAnswerer:
         settings = self.components.config.generation
         if settings.answerer == "extractive":
             return ExtractiveAnswerer(
@@ -116,6 +116,11 @@ class Asker:
                 settings.extractive,
                 settings.templates,
                 min_similarity=settings.min_similarity,
+                read_pages=(
+                    (lambda pages: self.store.page_texts(pages, user=user))
+                    if settings.extractive.whole_pages
+                    else None
+                ),
             )
         options = GenerationOptions(
             max_tokens=settings.max_tokens, temperature=settings.temperature, seed=settings.seed
