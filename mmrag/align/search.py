@@ -6,8 +6,6 @@ import logging
 import threading
 from typing import Any
 
-import numpy as np
-
 from mmrag.align.storage import ALIGN, AlignMap, load_map
 from mmrag.components import Components
 from mmrag.store import Store
@@ -17,8 +15,8 @@ logger = logging.getLogger(__name__)
 
 
 class AlignedQueries:
-    """Turns a query's text embedding into a vector to search image features with, using
-    the store's map for the user (none: ``None``, and search goes on as before).
+    """The store's fitted map for a user (none: ``None``, and search goes on as before),
+    which turns a query's text embedding into a vector to search image features with.
 
     Maps are read once and again only when the ``align`` table has a new version, so a
     search costs one version check, not a read of the matrix.
@@ -30,10 +28,6 @@ class AlignedQueries:
         self._lock = threading.Lock()
         self._table: Any | None = None
         self._cache: dict[str, tuple[int, AlignMap | None]] = {}
-
-    def query_vector(self, text_vector: np.ndarray, user: str | None) -> np.ndarray | None:
-        align_map = self.map_for(user)
-        return align_map.query_vector(text_vector) if align_map is not None else None
 
     def map_for(self, user: str | None) -> AlignMap | None:
         image = self.components.image_embedder
