@@ -6,9 +6,16 @@
 - ``text_image``: the query text in the image space, when the image embedder is
   cross-modal (CLIP, SigLIP), or else through the store's fitted map (``mmrag align``);
 - documents: whole documents ranked by TF-IDF and/or BM25 (which report is this about?).
+
+What does not need the query's embedding (BM25, the documents, the vector search's
+filter) runs on worker threads while the query is embedded: LanceDB and torch release
+the GIL, and on the dev store it takes BM25's 4-8 ms off each retrieval.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -21,6 +28,7 @@ from mmrag.retrieve.filters import SearchFilter
 from mmrag.retrieve.routing import DocumentRouter
 from mmrag.schema import TEXT_SEARCHABLE_KINDS, NodeKind
 from mmrag.store import Store
+from mmrag.store.documents import DocumentHit
 
 
 class CandidateSearch:
@@ -46,16 +54,29 @@ class CandidateSearch:
         vector = None
         if has_text and text_kinds:
             assert query is not None
-            vector = self.components.text_embedder.embed([query], is_query=True)[0]
-            found.lists["text_vector"] = self.store.vector_search(
-                "text_vector", vector, user=user, kinds=text_kinds, limit=limit, where=where
+            full_text = self._pool.submit(
+                self.store.full_text_search,
+                query,
+                user=user,
+                kinds=text_kinds,
+                limit=limit,
+                where=where,
             )
-            found.lists["full_text"] = self.store.full_text_search(
-                query, user=user, kinds=text_kinds, limit=limit, where=where
+            documents = self._pool.submit(
+                self._documents_and_filter, query, user, text_kinds, filters
             )
-            found.documents = self.router.search(
-                query, user=user, limit=20, where=filters.documents_where()
-            )
+            try:
+                vector = self.components.text_embedder.embed([query], is_query=True)[0]
+                found.lists["text_vector"] = self.store.vector_search(
+                    "text_vector", vector, user=user, kinds=text_kinds, limit=limit, where=where
+                )
+            finally:
+                # Nothing left running when this raises (each worker's own failure is
+                # raised where its result is read, below).
+                full_text.exception()
+                documents.exception()
+            found.lists["full_text"] = full_text.result()
+            found.documents = documents.result()
         embedder = self.components.image_embedder
         if embedder is not None and filters.allows(NodeKind.IMAGE):
             if image is not None:
@@ -96,3 +117,15 @@ class CandidateSearch:
                 if relevancy is not None:
                     found.text_image_relevancy = [float(p) for p in relevancy]
         return found
+
+    def _documents_and_filter(
+        self, query: str, user: str | None, kinds: list[NodeKind], filters: SearchFilter
+    ) -> list[DocumentHit]:
+        documents = self.router.search(query, user=user, limit=20, where=filters.documents_where())
+        self.store.prepare_vector_search(user=user, kinds=kinds, where=filters.where())
+        return documents
+
+    @cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        # Two workers: BM25 on one, the documents and the filter on the other.
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmrag-search")
