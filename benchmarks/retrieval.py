@@ -19,6 +19,9 @@ PDF and across the whole corpus, it prints one JSON line with hit@1/5/10 and MRR
   llamaindex          LlamaIndex as its users set it up (VectorStoreIndex on LanceDB,
                         same MiniLM, default splitter), built in the same run; files it
                         could not read are counted, their questions are misses
+  latency             warm retrieve latency, each question once per scope (median, p95,
+                        per stage), and with --rankings a before/after ranking check
+                        (benchmarks/retrieval_latency.py)
 
 Adaptive k in grouped_cv is reported for each in-sample fit target tau is fitted for
 (--fit-targets), with the one ``mmrag tune`` would pick.
@@ -28,7 +31,7 @@ figures are kept; messages go to stderr, the JSON line to stdout (and to --out a
 each section, so a run cut short keeps what it measured).
 
     .venv/bin/python benchmarks/retrieval.py --store DIR [--data DIR] [--no-llamaindex]
-        [--limit N] [--repeats N] [--out FILE]
+        [--limit N] [--repeats N] [--out FILE] [--only SECTION ...] [--rankings FILE]
 
 --data is any folder of the same shape: samples.json (MMLongBench's format) and
 documents/. Without --store (or with an empty one) it first ingests the PDFs (~4-5
@@ -248,6 +251,15 @@ def main() -> int:
         help="shares of fixed k=10's hits tau is fitted to keep on the fitting folds",
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--only", nargs="+", default=None, metavar="SECTION", help="run only these sections"
+    )
+    parser.add_argument(
+        "--rankings",
+        type=Path,
+        default=None,
+        help="latency section: record every call's ranking here, or compare with it",
+    )
     args = parser.parse_args()
     if not (args.data / "samples.json").is_file():
         print(f"skipped: {args.data} not found (needs ../shared/data)", file=sys.stderr)
@@ -281,9 +293,14 @@ def main() -> int:
         "c_hybrid_images": (variant(base, **fusion_only), TEXT_AND_SUMMARIES),
         "shipped": (base, TEXT_AND_SUMMARIES),
     }
+
+    def wanted(name: str) -> bool:
+        return args.only is None or name in args.only
+
     for name, (config, kinds) in simple.items():
-        ranker = retriever_ranker(Retriever(rag.store, Components(config)), kinds)
-        section(figures, name, partial(evaluate, ranker, examples), args.out)
+        if wanted(name):
+            ranker = retriever_ranker(Retriever(rag.store, Components(config)), kinds)
+            section(figures, name, partial(evaluate, ranker, examples), args.out)
     labelled: list[LabelledQuery] = []  # candidates collected once, for both validations
 
     def fitted(group: Callable[[LabelledQuery], str]) -> dict[str, Any]:
@@ -291,20 +308,35 @@ def main() -> int:
             labelled.extend(collect(rag.retriever, examples))
         return fitted_figures(labelled, base.retrieval, group, args.repeats, args.fit_targets)
 
-    section(figures, "grouped_cv", partial(fitted, document_of), args.out)
-    section(figures, "question_split_cv", partial(fitted, question_of), args.out)
-    section(
-        figures,
-        "shipped_adaptive_vs_fixed_k10",
-        lambda: adaptive_vs_fixed(rag.retriever, examples),
-        args.out,
-    )
+    if wanted("grouped_cv"):
+        section(figures, "grouped_cv", partial(fitted, document_of), args.out)
+    if wanted("question_split_cv"):
+        section(figures, "question_split_cv", partial(fitted, question_of), args.out)
+    if wanted("shipped_adaptive_vs_fixed_k10"):
+        section(
+            figures,
+            "shipped_adaptive_vs_fixed_k10",
+            lambda: adaptive_vs_fixed(rag.retriever, examples),
+            args.out,
+        )
     from document_routing import routing_figures
+    from retrieval_latency import latency_figures
 
-    section(
-        figures, "document_routing", lambda: routing_figures(rag.store, examples, workdir), args.out
-    )
-    if not args.no_llamaindex:
+    if wanted("latency"):
+        section(
+            figures,
+            "latency",
+            lambda: latency_figures(rag.retriever, examples, args.rankings),
+            args.out,
+        )
+    if wanted("document_routing"):
+        section(
+            figures,
+            "document_routing",
+            lambda: routing_figures(rag.store, examples, workdir),
+            args.out,
+        )
+    if not args.no_llamaindex and wanted("llamaindex"):
         section(
             figures,
             "llamaindex",

@@ -98,6 +98,21 @@ def test_retrieval_benchmark_keeps_every_figure_when_a_section_fails(
         assert "error" not in figures[name], figures[name]
     grouped = figures["grouped_cv"]
     assert isinstance(grouped, dict) and 0.0 <= grouped["within_doc"]["hit@5"] <= 1.0
+    latency = figures["latency"]
+    assert isinstance(latency, dict) and latency["calls"] == 10 and latency["median_ms"] > 0
+
+
+def test_retrieval_latency_checks_rankings_against_an_earlier_run(
+    mmlongbench_like: Path, tmp_path: Path
+) -> None:
+    rankings = tmp_path / "rankings.json"
+    args = ("--no-llamaindex", "--only", "latency", "--rankings", str(rankings))
+    first = run_retrieval(mmlongbench_like, tmp_path, *args)
+    assert set(first) >= {"latency"} and "shipped" not in first
+    assert first["latency"]["rankings"]["recorded"] == str(rankings)  # type: ignore[index]
+    again = run_retrieval(mmlongbench_like, tmp_path, *args)["latency"]["rankings"]  # type: ignore[index]
+    assert again["questions_match"] and again["calls"] == 10
+    assert again["adaptive_same_ids_in_order"] == again["k50_same_ids_in_order"] == 10
 
 
 @pytest.mark.slow  # builds a LlamaIndex index with MiniLM (about a minute on 2 cores)
