@@ -131,3 +131,22 @@ def test_near_ties_are_told_apart_from_identical_vectors() -> None:
     assert not _near_ties(np.array([0.5, 0.5], np.float32), np.stack([a, a]))
     assert _near_ties(np.array([0.5, 0.5 + NEAR_TIE / 2], np.float32), np.stack([a, b]))
     assert not _near_ties(np.array([0.5, 0.5 + 10 * NEAR_TIE], np.float32), np.stack([a, b]))
+
+
+def test_full_text_hits_come_from_memory_as_lancedb_returns_them(
+    stores: tuple[Store, Store],
+) -> None:
+    store, lance = stores
+    store.refresh_indexes()  # the full-text index
+    lance.refresh_indexes()
+    store.vector_search("text_vector", np.ones(DIM), user=None, kinds=[*KINDS], limit=1)
+    assert store.exact.holds(store.version())
+    found = 0
+    for query in ("chunk 3", "chunk of", "nothing"):
+        for user in (None, "alice"):
+            kw = {"user": user, "kinds": [*KINDS], "limit": 20}
+            mine = store.full_text_search(query, **kw)  # type: ignore[arg-type]
+            theirs = lance.full_text_search(query, **kw)  # type: ignore[arg-type]
+            assert [(h.node, h.score) for h in mine] == [(h.node, h.score) for h in theirs]
+            found += len(mine)
+    assert found >= 40

@@ -253,9 +253,16 @@ class Store:
         query = (
             table.search(text, query_type="fts", fts_columns="text")
             .where(self._filter(user, kinds, where), prefilter=True)
-            .select([*NODE_COLUMNS, "_score"])
             .limit(limit)
         )
+        version = int(table.version)
+        if self.exact.holds(version):  # the rows are in memory: ask only which
+            found = query.select(["_score"]).with_row_id(True).to_arrow()
+            rows = self.exact.rows(version, found.column("_rowid").to_numpy())
+            if rows is not None and int(table.version) == version:
+                scores = found.column("_score").to_pylist()
+                return [Hit(row_to_node(r), float(s)) for r, s in zip(rows, scores, strict=True)]
+        query = query.select([*NODE_COLUMNS, "_score"])
         return [Hit(row_to_node(r), float(r["_score"])) for r in query.to_list()]
 
     def page_texts(
