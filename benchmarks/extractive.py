@@ -37,6 +37,7 @@ from mmrag.evaluate.answer_check import check_answer
 from mmrag.generate import answer as answer_module
 from mmrag.generate.answer import Answerer
 from mmrag.generate.extractive import FEATURES, ExtractiveAnswerer, candidates, whole_pages
+from mmrag.generate.extractive import quotes as quote_texts
 from mmrag.generate.prompt import Prompt, build_prompt
 from mmrag.generate.support import check_claims
 from mmrag.models.mllm import Generation, GenerationOptions
@@ -290,8 +291,10 @@ def _extractive_report(
     answered_total = 0
     for row in rows:
         context = scored(row)
-        quotes = answerer.choose(row["question"], context, pages=page_texts(row, whole))
-        quoted = " ".join(q.unit.text for q in quotes)
+        pages = page_texts(row, whole)
+        quotes = answerer.choose(row["question"], context, pages=pages)
+        # What the answer shows: each quote grown to its whole sentences.
+        quoted = " ".join(text for _, text in quote_texts(quotes, context, pages))
         not_answerable = row["gold"].strip().lower() == "not answerable"
         if quotes:
             answered_total += 1

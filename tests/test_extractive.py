@@ -9,7 +9,16 @@ from pathlib import Path
 from mmrag import RAG
 from mmrag.config import ExtractiveConfig, load_pipeline
 from mmrag.generate import PromptTemplates
-from mmrag.generate.extractive import ExtractiveAnswerer, candidates, expected_kind, whole_pages
+from mmrag.generate.extractive import (
+    Candidate,
+    ExtractiveAnswerer,
+    candidates,
+    expected_kind,
+    quotes,
+    whole_pages,
+    whole_sentences,
+)
+from mmrag.generate.passages import split_units, unwrap
 from mmrag.generate.prompt import Prompt
 from mmrag.schema import MemoryRef, Node, NodeKind, ScoredNode
 
@@ -128,6 +137,58 @@ def test_whole_pages_go_to_the_first_item_of_each_page_and_sentences_count_once(
     assert [c.unit.item for c in found] == [0, 0, 2]
     alone = candidates("What?", [first], None, pages={0: ["A one.", "B two."]})
     assert [c.features["in_ranked_chunk"] for c in alone] == [1.0, 0.0]
+
+
+FIELD_NOTES = (
+    "FIELD NOTES - 14 August 2025\nUsing the GPS stakes from last year we measured that\n"
+    "the ice front has retreated\n38 metres since August 2024.\n"
+    "Meltwater temperature at the outlet stream: 1.6 degrees."
+)
+PASSWD = (
+    "gnats:x:41:41:Gnats Bug-Reporting System (admin):/var/lib/gnats:/usr/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin"
+)
+
+
+def test_unwrap_joins_a_sentence_the_page_wrapped_and_nothing_else() -> None:
+    assert unwrap(FIELD_NOTES) == [
+        "FIELD NOTES - 14 August 2025",
+        "Using the GPS stakes from last year we measured that the ice front has retreated "
+        "38 metres since August 2024.",
+        "Meltwater temperature at the outlet stream: 1.6 degrees.",
+    ]
+    # Records and table rows are not prose, even when the next line starts in lower case.
+    assert unwrap(PASSWD) == PASSWD.splitlines()
+    assert unwrap("Region Q3 Q4\nNordics 14.7 15.2") == ["Region Q3 Q4", "Nordics 14.7 15.2"]
+    assert unwrap("the environ-\nment is measured by five sensors") == [
+        "the environ-",
+        "ment is measured by five sensors",
+    ], "a short line is not prose: nothing to join"
+    assert unwrap("Sensors across the whole valley measure the environ-\nment every hour.") == [
+        "Sensors across the whole valley measure the environment every hour."
+    ]
+
+
+def test_a_quoted_line_grows_to_its_whole_sentence_and_a_row_does_not() -> None:
+    line = next(u for u in split_units(FIELD_NOTES) if u.text.endswith("measured that"))
+    assert whole_sentences(line, [FIELD_NOTES]) == [
+        "Using the GPS stakes from last year we measured that the ice front has retreated "
+        "38 metres since August 2024."
+    ]
+    row = split_units("Region\nQ3\nQ4\nNordics 14.7 15.2\nBaltics 3.1 3.4")[-1]
+    assert whole_sentences(row, ["Region\nQ3\nQ4\nNordics 14.7 15.2\nBaltics 3.1 3.4"]) == [
+        row.text
+    ]
+    # Two lines of one sentence, both chosen, are quoted once.
+    context = [item(FIELD_NOTES, 1)]
+    lines = [
+        Candidate(u) for u in split_units(FIELD_NOTES) if "measured" in u.text or "38" in u.text
+    ]
+    assert len(lines) == 2
+    assert [text for _, text in quotes(lines, context, {})] == [
+        "Using the GPS stakes from last year we measured that the ice front has retreated "
+        "38 metres since August 2024."
+    ]
 
 
 NOTES = {

@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmrag.generate.passages import Unit, coverage, question_terms, rarity, split_units, words
+from mmrag.generate.passages import (
+    Unit,
+    coverage,
+    is_prose,
+    question_terms,
+    rarity,
+    split_units,
+    words,
+)
 from mmrag.generate.prompt import Prompt, location
 from mmrag.generate.templates import PromptTemplates
 from mmrag.models.text_embed import TextEmbedder
@@ -103,7 +111,9 @@ _NUMBER_WORDS = frozenset(
     ]
 )
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
-_MAX_QUOTE_CHARS = 300
+_MAX_QUOTE_CHARS = 400
+#: Words in a row that a unit and a sentence must share to be the same text.
+_SHINGLE = 4
 
 #: (source, page) pairs -> each page's text chunks in reading order (Store.page_texts).
 PageReader = Callable[[Sequence[tuple[str, int]]], Mapping[tuple[str, int], Sequence[str]]]
@@ -216,7 +226,8 @@ class ExtractiveAnswerer:
         self.read_pages = read_pages
 
     def answer(self, question: str, prompt: Prompt) -> Answer:
-        chosen = self.choose(question, prompt.context, prompt.memories)
+        pages = self.pages(prompt.context)
+        chosen = self.choose(question, prompt.context, prompt.memories, pages)
         if not chosen:
             return Answer(
                 question=question,
@@ -228,17 +239,15 @@ class ExtractiveAnswerer:
             )
         lines: list[str] = []
         citations: dict[int, Citation] = {}
-        for candidate in chosen:
+        for candidate, quote in quotes(chosen, prompt.context, pages):
             if candidate.unit.item >= len(prompt.context):
                 memory = prompt.memories[candidate.unit.item - len(prompt.context)]
-                lines.append(
-                    f"“{_clip(candidate.unit.text)}” (what you told me about {memory.name})"
-                )
+                lines.append(f"“{_clip(quote)}” (what you told me about {memory.name})")
                 continue
             number = candidate.unit.item + 1
             item = prompt.context[candidate.unit.item]
             citations.setdefault(number, Citation(number=number, node=item.node))
-            lines.append(f"“{_clip(candidate.unit.text)}” ({location(item)}) [{number}]")
+            lines.append(f"“{_clip(quote)}” ({location(item)}) [{number}]")
         return Answer(
             question=question,
             text="\n".join(lines),
@@ -255,6 +264,13 @@ class ExtractiveAnswerer:
         yield answer.text
         yield answer
 
+    def pages(self, context: Sequence[ScoredNode]) -> dict[int, Sequence[str]]:
+        """What :meth:`choose` reads instead of some items' own text (:func:`whole_pages`),
+        when this answerer reads whole pages."""
+        if self.read_pages is None or not context:
+            return {}
+        return whole_pages(context, self.read_pages(_page_keys(context)))
+
     def choose(
         self,
         question: str,
@@ -267,8 +283,8 @@ class ExtractiveAnswerer:
         ``pages`` (see :func:`whole_pages`) defaults to what ``read_pages`` finds."""
         if not memories and (not context or _too_far(context, self.min_similarity)):
             return []
-        if pages is None and self.read_pages is not None:
-            pages = whole_pages(context, self.read_pages(_page_keys(context)))
+        if pages is None:
+            pages = self.pages(context)
         found = candidates(question, context, self.embedder, memories, pages)
         for candidate in found:
             candidate.score = score(candidate, self.settings)
@@ -280,6 +296,59 @@ class ExtractiveAnswerer:
             if all(candidate.unit.text != c.unit.text for c in chosen):
                 chosen.append(candidate)
         return chosen
+
+
+def quotes(
+    chosen: Sequence[Candidate],
+    context: Sequence[ScoredNode],
+    pages: Mapping[int, Sequence[str]],
+) -> list[tuple[Candidate, str]]:
+    """What to quote for each chosen candidate: its whole sentences (see
+    :func:`whole_sentences`), each sentence once; a candidate whose sentences were all
+    quoted already is dropped."""
+    out: list[tuple[Candidate, str]] = []
+    quoted: set[str] = set()
+    for candidate in chosen:
+        item = candidate.unit.item
+        if item >= len(context):  # what the user said about their own things
+            out.append((candidate, candidate.unit.text))
+            continue
+        chunks = pages.get(item, [context[item].node.text])
+        sentences = [t for t in whole_sentences(candidate.unit, chunks) if t not in quoted]
+        if not sentences:
+            continue
+        quoted.update(sentences)
+        quote = " ".join(sentences)
+        out.append((candidate, quote if len(quote) <= _MAX_QUOTE_CHARS else candidate.unit.text))
+    return out
+
+
+def whole_sentences(unit: Unit, chunks: Sequence[str]) -> list[str]:
+    """The whole sentences ``unit`` is part of, for quoting (none found: its own text).
+
+    Units are visual lines where a page wraps its prose (and candidates are ranked as
+    such: on MMLongBench dev, ranking joined sentences instead put the gold in fewer
+    quotes), but a quote cut mid-sentence ("we measured that") can miss the very figure
+    asked for. The sentences of ``chunks`` (the unit's context item, lines unwrapped)
+    that share a run of words with the unit are quoted instead.
+    """
+    tokens = unit.text.split()
+    if len(tokens) < _SHINGLE or not is_prose(unit.text):
+        return [unit.text]  # a table row or a record is quoted as it stands
+    shingles = set(_windows(tokens, _SHINGLE))
+    for chunk in chunks:
+        covering = [
+            u.text
+            for u in split_units(chunk, join_wrapped=True)
+            if shingles.intersection(_windows(u.text.split(), _SHINGLE))
+        ]
+        if covering:
+            return list(dict.fromkeys(covering))
+    return [unit.text]
+
+
+def _windows(tokens: list[str], n: int) -> Iterator[tuple[str, ...]]:
+    return (tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def _units(

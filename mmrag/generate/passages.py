@@ -25,6 +25,11 @@ _LABEL_LINES = 2
 #: Longer lines are prose and are cut into sentences.
 _PROSE_WORDS = 30
 _MAX_UNIT_CHARS = 400
+#: A line is prose cut mid-sentence only with at least this many words, this share of
+#: them plain words (not figures, codes or paths).
+_MIN_PROSE_WORDS = 5
+_PROSE_SHARE = 0.6
+_PROSE_TOKEN = re.compile(r"[(\[\"'“‘]?[A-Za-z][A-Za-z'’-]*[,;)\]\"'”’]?")
 
 #: Words that say what kind of answer is wanted rather than what it is about.
 GENERIC = frozenset(
@@ -125,12 +130,16 @@ class Unit:
     words: frozenset[str]
 
 
-def split_units(text: str, item: int = 0) -> list[Unit]:
-    """Sentences of prose lines, whole lines otherwise, runs of cell-lines joined."""
+def split_units(text: str, item: int = 0, *, join_wrapped: bool = False) -> list[Unit]:
+    """Sentences of prose lines, whole lines otherwise, runs of cell-lines joined.
+
+    ``join_wrapped`` first joins the lines of a sentence that the page wrapped (see
+    :func:`unwrap`), so that a quote is a whole sentence, not the visual line it began on.
+    """
     pieces: list[str] = []
     cells: list[str] = []
-    for raw in text.splitlines():
-        line = " ".join(raw.split())
+    for line in unwrap(text) if join_wrapped else text.splitlines():
+        line = " ".join(line.split())
         if not line:
             continue
         if len(words(line)) <= _CELL_WORDS and len(line.split()) <= _CELL_WORDS:
@@ -158,6 +167,53 @@ def split_units(text: str, item: int = 0) -> list[Unit]:
         if piece:
             units.append(Unit(piece, item, frozenset(words(piece)) | acronyms(piece)))
     return units
+
+
+def unwrap(text: str) -> list[str]:
+    """``text``'s lines, with a sentence wrapped over several lines joined into one.
+
+    PDF text and OCR come one visual line at a time ("we measured that" / "the ice front
+    has retreated" / "38 metres since August 2024."). A line continues the one before when
+    that one is prose cut mid-sentence (five or more words, mostly words, no closing
+    punctuation) and it starts in lower case — or with a figure after a lower-case word.
+    Table rows, short headings and records such as passwd lines are not prose, so they
+    stay lines of their own; a blank line ends a paragraph.
+    """
+    lines: list[str] = []
+    joinable = False
+    for raw in text.splitlines():
+        line = " ".join(raw.split())
+        if not line:
+            lines.append("")
+            joinable = False
+            continue
+        if joinable and _continues(lines[-1], line):
+            previous = lines[-1]
+            # A word hyphenated at the line's end ("environ-" / "ment") is one word again.
+            if re.search(r"[a-z]-$", previous) and line[0].islower():
+                lines[-1] = previous[:-1] + line
+            else:
+                lines[-1] = previous + " " + line
+        else:
+            lines.append(line)
+        joinable = True
+    return lines
+
+
+def is_prose(text: str) -> bool:
+    """Words in a sentence rather than a table row, a record or a heading: at least
+    five, mostly plain words (not figures, codes or paths)."""
+    tokens = text.split()
+    if len(tokens) < _MIN_PROSE_WORDS:
+        return False
+    return sum(1 for t in tokens if _PROSE_TOKEN.fullmatch(t)) >= _PROSE_SHARE * len(tokens)
+
+
+def _continues(previous: str, line: str) -> bool:
+    if previous[-1] in ".!?:;" or not is_prose(previous):
+        return False
+    first = line[0]
+    return first.islower() or (first.isdigit() and re.search(r"[a-z,]$", previous) is not None)
 
 
 def _rows(lines: list[str]) -> list[str]:
