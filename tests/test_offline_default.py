@@ -121,7 +121,21 @@ def test_ask_answers_from_the_scanned_page_with_a_citation(demo_rag: RAG) -> Non
     assert answer.answerable
     assert "38" in answer.text
     assert answer.citations and Path(answer.citations[0].node.source).name == "field_notes_scan.pdf"
-    assert answer.completion_tokens > 0 and answer.timings["total"] >= answer.timings["generate"]
+    # The default quotes: whole sentences (the scan wraps this one over three lines).
+    assert answer.extractive and answer.completion_tokens == 0
+    assert "we measured that the ice front has retreated 38 metres since August 2024." in (
+        answer.text
+    )
+
+
+def test_smollm_pipeline_generates_over_the_same_store(demo_rag: RAG) -> None:
+    from mmrag.demo import DEMO_QUESTION
+
+    smollm = RAG.open(demo_rag.store.uri, pipeline="smollm", create=False)
+    answer = smollm.ask(DEMO_QUESTION)
+    assert not answer.extractive and answer.completion_tokens > 0
+    assert answer.answerable and "38" in answer.text
+    assert answer.timings["total"] >= answer.timings["generate"]
 
 
 def test_ask_refuses_what_the_documents_do_not_say(demo_rag: RAG) -> None:
