@@ -37,8 +37,8 @@ from mmrag.evaluate.answer_check import check_answer
 from mmrag.generate import answer as answer_module
 from mmrag.generate.answer import Answerer
 from mmrag.generate.extractive import FEATURES, ExtractiveAnswerer, candidates, whole_pages
-from mmrag.generate.extractive import quotes as quote_texts
 from mmrag.generate.prompt import Prompt, build_prompt
+from mmrag.generate.quoting import quotes as quote_texts
 from mmrag.generate.support import check_claims
 from mmrag.models.mllm import Generation, GenerationOptions
 from mmrag.models.text_embed import text_embedders
@@ -294,7 +294,7 @@ def _extractive_report(
         pages = page_texts(row, whole)
         quotes = answerer.choose(row["question"], context, pages=pages)
         # What the answer shows: each quote grown to its whole sentences.
-        quoted = " ".join(text for _, text in quote_texts(quotes, context, pages))
+        quoted = " ".join(text for _, text in quote_texts([q.unit for q in quotes], context, pages))
         not_answerable = row["gold"].strip().lower() == "not answerable"
         if quotes:
             answered_total += 1

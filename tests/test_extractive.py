@@ -9,17 +9,10 @@ from pathlib import Path
 from mmrag import RAG
 from mmrag.config import ExtractiveConfig, load_pipeline
 from mmrag.generate import PromptTemplates
-from mmrag.generate.extractive import (
-    Candidate,
-    ExtractiveAnswerer,
-    candidates,
-    expected_kind,
-    quotes,
-    whole_pages,
-    whole_sentences,
-)
+from mmrag.generate.extractive import ExtractiveAnswerer, candidates, expected_kind, whole_pages
 from mmrag.generate.passages import split_units, unwrap
 from mmrag.generate.prompt import Prompt
+from mmrag.generate.quoting import quotes, whole_sentences
 from mmrag.schema import MemoryRef, Node, NodeKind, ScoredNode
 
 
@@ -181,9 +174,7 @@ def test_a_quoted_line_grows_to_its_whole_sentence_and_a_row_does_not() -> None:
     ]
     # Two lines of one sentence, both chosen, are quoted once.
     context = [item(FIELD_NOTES, 1)]
-    lines = [
-        Candidate(u) for u in split_units(FIELD_NOTES) if "measured" in u.text or "38" in u.text
-    ]
+    lines = [u for u in split_units(FIELD_NOTES) if "measured" in u.text or "38" in u.text]
     assert len(lines) == 2
     assert [text for _, text in quotes(lines, context, {})] == [
         "Using the GPS stakes from last year we measured that the ice front has retreated "

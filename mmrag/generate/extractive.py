@@ -39,13 +39,13 @@ import numpy as np
 from mmrag.generate.passages import (
     Unit,
     coverage,
-    is_prose,
     question_terms,
     rarity,
     split_units,
     words,
 )
 from mmrag.generate.prompt import Prompt, location
+from mmrag.generate.quoting import clip, quotes
 from mmrag.generate.templates import PromptTemplates
 from mmrag.models.text_embed import TextEmbedder
 from mmrag.schema import Answer, Citation, MemoryRef, NodeKind, ScoredNode
@@ -111,9 +111,6 @@ _NUMBER_WORDS = frozenset(
     ]
 )
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
-_MAX_QUOTE_CHARS = 400
-#: Words in a row that a unit and a sentence must share to be the same text.
-_SHINGLE = 4
 
 #: (source, page) pairs -> each page's text chunks in reading order (Store.page_texts).
 PageReader = Callable[[Sequence[tuple[str, int]]], Mapping[tuple[str, int], Sequence[str]]]
@@ -239,15 +236,15 @@ class ExtractiveAnswerer:
             )
         lines: list[str] = []
         citations: dict[int, Citation] = {}
-        for candidate, quote in quotes(chosen, prompt.context, pages):
-            if candidate.unit.item >= len(prompt.context):
-                memory = prompt.memories[candidate.unit.item - len(prompt.context)]
-                lines.append(f"“{_clip(quote)}” (what you told me about {memory.name})")
+        for unit, quote in quotes([c.unit for c in chosen], prompt.context, pages):
+            if unit.item >= len(prompt.context):
+                memory = prompt.memories[unit.item - len(prompt.context)]
+                lines.append(f"“{clip(quote)}” (what you told me about {memory.name})")
                 continue
-            number = candidate.unit.item + 1
-            item = prompt.context[candidate.unit.item]
+            number = unit.item + 1
+            item = prompt.context[unit.item]
             citations.setdefault(number, Citation(number=number, node=item.node))
-            lines.append(f"“{_clip(quote)}” ({location(item)}) [{number}]")
+            lines.append(f"“{clip(quote)}” ({location(item)}) [{number}]")
         return Answer(
             question=question,
             text="\n".join(lines),
@@ -296,59 +293,6 @@ class ExtractiveAnswerer:
             if all(candidate.unit.text != c.unit.text for c in chosen):
                 chosen.append(candidate)
         return chosen
-
-
-def quotes(
-    chosen: Sequence[Candidate],
-    context: Sequence[ScoredNode],
-    pages: Mapping[int, Sequence[str]],
-) -> list[tuple[Candidate, str]]:
-    """What to quote for each chosen candidate: its whole sentences (see
-    :func:`whole_sentences`), each sentence once; a candidate whose sentences were all
-    quoted already is dropped."""
-    out: list[tuple[Candidate, str]] = []
-    quoted: set[str] = set()
-    for candidate in chosen:
-        item = candidate.unit.item
-        if item >= len(context):  # what the user said about their own things
-            out.append((candidate, candidate.unit.text))
-            continue
-        chunks = pages.get(item, [context[item].node.text])
-        sentences = [t for t in whole_sentences(candidate.unit, chunks) if t not in quoted]
-        if not sentences:
-            continue
-        quoted.update(sentences)
-        quote = " ".join(sentences)
-        out.append((candidate, quote if len(quote) <= _MAX_QUOTE_CHARS else candidate.unit.text))
-    return out
-
-
-def whole_sentences(unit: Unit, chunks: Sequence[str]) -> list[str]:
-    """The whole sentences ``unit`` is part of, for quoting (none found: its own text).
-
-    Units are visual lines where a page wraps its prose (and candidates are ranked as
-    such: on MMLongBench dev, ranking joined sentences instead put the gold in fewer
-    quotes), but a quote cut mid-sentence ("we measured that") can miss the very figure
-    asked for. The sentences of ``chunks`` (the unit's context item, lines unwrapped)
-    that share a run of words with the unit are quoted instead.
-    """
-    tokens = unit.text.split()
-    if len(tokens) < _SHINGLE or not is_prose(unit.text):
-        return [unit.text]  # a table row or a record is quoted as it stands
-    shingles = set(_windows(tokens, _SHINGLE))
-    for chunk in chunks:
-        covering = [
-            u.text
-            for u in split_units(chunk, join_wrapped=True)
-            if shingles.intersection(_windows(u.text.split(), _SHINGLE))
-        ]
-        if covering:
-            return list(dict.fromkeys(covering))
-    return [unit.text]
-
-
-def _windows(tokens: list[str], n: int) -> Iterator[tuple[str, ...]]:
-    return (tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def _units(
@@ -411,9 +355,3 @@ def _too_far(context: Sequence[ScoredNode], min_similarity: float) -> bool:
     """The same up-front refusal as the generator's: nothing retrieved is close enough."""
     similarities = [s.scores["text_vector"]["score"] for s in context if "text_vector" in s.scores]
     return min_similarity > 0 and bool(similarities) and max(similarities) < min_similarity
-
-
-def _clip(text: str) -> str:
-    if len(text) <= _MAX_QUOTE_CHARS:
-        return text
-    return text[: _MAX_QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
