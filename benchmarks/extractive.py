@@ -288,7 +288,7 @@ def _extractive_report(
     whole = settings.whole_pages
     answerer = ExtractiveAnswerer(embedder, settings, load_pipeline("default").generation.templates)
     n_sn = answered = wrong = has_gold = unanswerable = refused_unanswerable = hit1 = 0
-    answered_total = 0
+    answered_total = in_chunks = in_read = 0
     for row in rows:
         context = scored(row)
         pages = page_texts(row, whole)
@@ -316,6 +316,11 @@ def _extractive_report(
                 and Path(first["source"]).name == row["doc_id"]
                 and first["page"] in row["pages"]
             )
+            # Ceilings: the gold anywhere in the retrieved chunks / in all the text read.
+            chunks = [c["text"] for c in row["context"]]
+            in_chunks += any(contains_gold(t, row) for t in chunks)
+            read = chunks + [t for texts in pages.values() for t in texts]
+            in_read += any(contains_gold(t, row) for t in read)
     return {
         "questions": len(rows),
         "answered": answered_total,
@@ -327,6 +332,8 @@ def _extractive_report(
         "string_or_number_answerable": n_sn,
         "quote_has_gold_rate": round(has_gold / n_sn, 3) if n_sn else None,
         "page_hit_at_1_ceiling": round(hit1 / n_sn, 3) if n_sn else None,
+        "gold_in_retrieved_chunks": round(in_chunks / n_sn, 3) if n_sn else None,
+        "gold_in_text_read": round(in_read / n_sn, 3) if n_sn else None,
         "unanswerable": unanswerable,
         "refused_unanswerable_rate": round(refused_unanswerable / unanswerable, 3)
         if unanswerable
