@@ -5,9 +5,9 @@ calibrated claim (:mod:`mmrag.memory.recognition`): pooled activations of earlie
 (they keep the colour and texture of one individual animal), colour histograms of the
 centre, max and GeM pooling of the last feature map (instance retrieval's), test-time
 flips of the query's crops, enrolled photos kept as all their crops, and SIFT matches
-(OpenCV, when installed). Each feature variant is a weighted sum of
-cosines, so it plugs into the same rule (best-of over views and photos, a per-concept
-null, ``margin`` and ``self_weight``).
+(OpenCV, when installed). Each feature variant is a weighted sum of cosines, so it plugs
+into the same rule (best-of over views and photos, a per-concept null, ``margin`` and
+``self_weight``).
 
 Protocol, as ``benchmarks/recognition_fit.py``: DreamBooth subjects split in two halves by
 a seeded shuffle; within a half each subject in turn is never enrolled while the rest are
