@@ -36,14 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmrag.generate.passages import (
-    Unit,
-    coverage,
-    question_terms,
-    rarity,
-    split_units,
-    words,
-)
+from mmrag.generate.passages import Unit, coverage, question_terms, rarity, split_units, words
 from mmrag.generate.prompt import Prompt, location
 from mmrag.generate.quoting import clip, quotes
 from mmrag.generate.templates import PromptTemplates
