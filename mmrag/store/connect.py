@@ -97,11 +97,12 @@ _UNREACHABLE = re.compile(
     re.IGNORECASE,
 )
 _DENIED = re.compile(
-    r"403|Forbidden|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|"
+    r"\b403\b|Forbidden|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|"
     r"credential|NoCredentialProviders",
     re.IGNORECASE,
 )
 _NO_BUCKET = re.compile(r"NoSuchBucket|bucket .*does not exist", re.IGNORECASE)
+_ADDRESS = re.compile(r"\b(?:https?|s3)://\S+|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?")
 
 
 def open_or_create(db: Any, uri: str, name: str, schema: Any) -> Any:
@@ -174,16 +175,18 @@ def explain(uri: str, exc: BaseException, options: dict[str, str] | None = None)
         or os.environ.get("AWS_ENDPOINT")
     )
     allow_http = (options.get("allow_http") or os.environ.get("AWS_ALLOW_HTTP", "")).lower()
+    # Addresses come out before matching: the port of http://127.0.0.1:40312 is no 403.
+    reason = _ADDRESS.sub(" ", message)
     if endpoint and urlsplit(endpoint).scheme == "http" and allow_http != "true":
         hint = (
             f"the endpoint {endpoint} is plain http, which is refused unless you set "
             "AWS_ALLOW_HTTP=true (or add allow_http=true to the store URI)"
         )
-    elif _NO_BUCKET.search(message):
+    elif _NO_BUCKET.search(reason):
         hint = "the bucket does not exist; create it first"
-    elif _DENIED.search(message):
+    elif _DENIED.search(reason):
         hint = "access denied; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-    elif _UNREACHABLE.search(message):
+    elif _UNREACHABLE.search(reason):
         where = endpoint or "the object store"
         hint = f"cannot reach {where}; check AWS_ENDPOINT_URL, AWS_DEFAULT_REGION and the network"
     else:
