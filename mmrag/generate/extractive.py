@@ -216,7 +216,9 @@ class ExtractiveAnswerer:
         self.read_pages = read_pages
 
     def answer(self, question: str, prompt: Prompt) -> Answer:
-        pages = self.pages(prompt.context)
+        # An up-front refusal reads no pages from the store.
+        refused = self._refused_up_front(prompt.context, prompt.memories)
+        pages = {} if refused else self.pages(prompt.context)
         chosen = self.choose(question, prompt.context, prompt.memories, pages)
         if not chosen:
             return Answer(
@@ -254,6 +256,12 @@ class ExtractiveAnswerer:
         yield answer.text
         yield answer
 
+    def _refused_up_front(
+        self, context: Sequence[ScoredNode], memories: Sequence[MemoryRef]
+    ) -> bool:
+        """Nothing to quote from: no memories, and no context or none close enough."""
+        return not memories and (not context or _too_far(context, self.min_similarity))
+
     def pages(self, context: Sequence[ScoredNode]) -> dict[int, Sequence[str]]:
         """What :meth:`choose` reads instead of some items' own text (:func:`whole_pages`),
         when this answerer reads whole pages."""
@@ -271,7 +279,7 @@ class ExtractiveAnswerer:
         """The candidates to quote, best first: at most ``max_quotes``, each passing the bar.
 
         ``pages`` (see :func:`whole_pages`) defaults to what ``read_pages`` finds."""
-        if not memories and (not context or _too_far(context, self.min_similarity)):
+        if self._refused_up_front(context, memories):
             return []
         if pages is None:
             pages = self.pages(context)
