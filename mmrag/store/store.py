@@ -277,16 +277,13 @@ class Store:
             return {}
         which = " OR ".join(f"(source = {sql_str(s)} AND page = {int(p)})" for s, p in wanted)
         where = all_of(read_scope(user), f"kind = '{NodeKind.TEXT.value}'", f"({which})")
-        rows = table.search().where(where).select(NODE_COLUMNS).limit(None).to_list()
-        found: dict[tuple[str, int], list[Node]] = {}
+        columns = ["source", "page", "text", "metadata"]
+        rows = table.search().where(where).select(columns).limit(None).to_list()
+        found: dict[tuple[str, int], list[tuple[int, str]]] = {}
         for row in rows:
-            node = row_to_node(row)
-            if node.page is not None:
-                found.setdefault((node.source, node.page), []).append(node)
-        return {
-            key: [n.text for n in sorted(nodes, key=lambda n: n.metadata.get("chunk", 0))]
-            for key, nodes in found.items()
-        }
+            chunk = int(json.loads(row["metadata"] or "{}").get("chunk", 0))
+            found.setdefault((row["source"], row["page"]), []).append((chunk, row["text"] or ""))
+        return {key: [text for _, text in sorted(chunks)] for key, chunks in found.items()}
 
     def image_bytes(self, image_id: str, *, user: str | None) -> tuple[bytes, str] | None:
         """The stored bytes and format ("png", "jpeg", …) of an image the user may see."""
