@@ -5,14 +5,16 @@ store's own policy (``Store.refresh_indexes``), then queried.
 Data: clustered synthetic 384-d unit vectors, not model embeddings (see scale_corpus.py
 for why and how); text from a made-up vocabulary for BM25; half the rows shared, the rest
 spread over ``--users`` namespaces; one row in 20 an image row with a 1280-d image
-vector. Queries are held out: new samples of a topic (vector-only, hybrid), or a
-perturbed copy of one of a user's own rows (hybrid + user filter). Exact top-10 for
-recall comes from numpy over the same filter. Query embedding is skipped (each query's
-vector is looked up), so latency is the search and the ranking, not the model.
+vector (kept in the store's image-vectors table, and searched as well). Queries are
+held out: new samples of a topic (vector-only, hybrid), or a perturbed copy of one of a
+user's own rows (hybrid + user filter). Exact top-10 for recall comes from numpy over
+the same filter. Query embedding is skipped (each query's vector is looked up), so
+latency is the search and the ranking, not the model.
 
 Prints one JSON line: write throughput, index build time, disk size, peak RSS, and for
 vector-only, hybrid and hybrid + user filter the p50/p95 latency of ``Retriever.retrieve``
-and of the bare store search, with recall@10.
+and of the bare store search, with recall@10; and the same for a query image against the
+image vectors.
 
     .venv/bin/python benchmarks/scale.py --nodes 100000 [--users 1000] [--queries 200]
     .venv/bin/python benchmarks/scale.py --nodes 100000 --sweep   # index candidates
@@ -27,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -59,7 +62,7 @@ class LookupEmbedder:
     def tokenize(self, text: str) -> list[int]:
         return list(range(len(text.split())))
 
-    def embed(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, is_query: bool = False) -> np.ndarray:
         return np.stack([self.vectors[t] for t in texts])
 
 
@@ -83,7 +86,7 @@ def build(store: Store, corpus: Corpus) -> dict[str, Any]:
 def retriever_for(store: Store, queries: list[measure.Query]) -> Retriever:
     config = load_pipeline("default").model_copy(update={"image_embedder": None})
     components = Components(config)
-    components.text_embedder = LookupEmbedder({q.text: q.vector for q in queries})  # type: ignore[misc]
+    components.text_embedder = LookupEmbedder({q.text: q.vector for q in queries})
     return Retriever(store, components)
 
 
@@ -95,8 +98,10 @@ def run(store: Store, corpus: Corpus, queries: int) -> dict[str, Any]:
     candidates = retriever.components.config.retrieval.candidates
     for q in shared[:5] + personal[:5]:  # warm caches and lazy imports
         retriever.retrieve(q.text, user=q.user, k=measure.K)
+    images = measure.image_queries(corpus, queries, seed=3)
     return {
         "vector": {"store": measure.bare_vector(store, exact, shared)},
+        "image_vector": {"store": measure.bare_image(store, images)},
         "hybrid": {
             "store": measure.bare_hybrid(store, shared, candidates),
             "store_vector": measure.bare_vector(store, exact, shared),
@@ -199,8 +204,14 @@ def main() -> int:
         report["index_coverage"] = [c.to_dict() for c in store.index_coverage()]
         report |= run(store, corpus, args.queries)
     report["disk_mb"] = _megabytes(folder)
-    for table in (store._nodes_table(), store.documents.table, store.files.table):
-        table.optimize(cleanup_older_than=timedelta(0))
+    for table in (
+        store._nodes_table(),
+        store._image_vectors_table(),
+        store.documents.table,
+        store.files.table,
+    ):
+        if table is not None:
+            table.optimize(cleanup_older_than=timedelta(0))
     report["disk_mb_latest_version"] = _megabytes(folder)  # old versions pruned
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(report))

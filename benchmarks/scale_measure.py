@@ -11,12 +11,13 @@ import numpy as np
 from scale_corpus import DIM, Corpus
 
 from mmrag.retrieve import Retriever
-from mmrag.schema import TEXT_SEARCHABLE_KINDS, Node
+from mmrag.schema import TEXT_SEARCHABLE_KINDS, Node, NodeKind
 from mmrag.store import Hit, Store
 from mmrag.store.filters import in_list
 from mmrag.store.tables import NODE_COLUMNS, row_to_node
 
 K = 10
+IMAGE = [NodeKind.IMAGE]
 
 
 @dataclass(slots=True)
@@ -107,6 +108,33 @@ def bare_vector(store: Store, exact: ExactSearch, queries: list[Query]) -> dict[
         )
         times.append(time.perf_counter() - start)
         recalls.append(recall([h.node.id for h in hits], exact.ids(q)))
+    return {**percentiles(times), "recall_at_10": round(float(np.mean(recalls)), 4)}
+
+
+def image_queries(corpus: Corpus, n: int, seed: int) -> list[tuple[np.ndarray, list[str]]]:
+    """Query-image vectors (a perturbed copy of a stored shared image's) with the ids of
+    their exact top-10 among the shared images."""
+    rng = np.random.default_rng(seed)
+    rows = np.array([g for g in corpus.image_vectors if corpus.user_of[g] == 0])
+    matrix = np.stack([corpus.image_vectors[g] for g in rows])
+    queries = []
+    for g in rng.choice(rows, size=n):
+        noise = np.asarray(rng.standard_normal(int(matrix.shape[1])), dtype=np.float32)
+        vector = corpus.image_vectors[int(g)] + 0.5 * noise / np.linalg.norm(noise)
+        vector /= np.linalg.norm(vector)
+        best = np.argsort(-(matrix @ vector))[:K]
+        queries.append((vector, [corpus.ids[int(rows[i])] for i in best]))
+    return queries
+
+
+def bare_image(store: Store, queries: list[tuple[np.ndarray, list[str]]]) -> dict[str, Any]:
+    """``Store.vector_search`` over the image vectors: latency and recall@10."""
+    times, recalls = [], []
+    for vector, truth in queries:
+        start = time.perf_counter()
+        hits = store.vector_search("image_vector", vector, user=None, kinds=IMAGE, limit=K)
+        times.append(time.perf_counter() - start)
+        recalls.append(recall([h.node.id for h in hits], truth))
     return {**percentiles(times), "recall_at_10": round(float(np.mean(recalls)), 4)}
 
 

@@ -144,6 +144,7 @@ def test_stats_json_lists_index_coverage(tmp_path: Path) -> None:
     result = runner.invoke(app, ["stats", "-s", store, "--json"])
     coverage = {ix["name"]: ix for ix in json.loads(result.stdout)["index_coverage"]}
     assert coverage["text_idx"] == {
+        "table": "nodes",
         "name": "text_idx",
         "type": "FTS",
         "columns": ["text"],

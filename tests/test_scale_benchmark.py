@@ -20,6 +20,7 @@ def test_scale_benchmark_smoke(tmp_path: Path) -> None:
     for key in ("write_nodes_per_s", "index_build_s", "disk_mb", "peak_rss_mb"):
         assert report[key] > 0
     assert report["vector"]["store"]["recall_at_10"] == 1.0  # exact search below the threshold
+    assert report["image_vector"]["store"]["recall_at_10"] == 1.0
     for mode in ("hybrid", "hybrid_user"):
         assert {"p50_ms", "p95_ms"} <= set(report[mode]["store"])
         assert report[mode]["retrieve"]["recall_at_10"] == 1.0

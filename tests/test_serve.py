@@ -12,17 +12,15 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from mmrag import RAG
-from mmrag.models.image_embed import image_embedders
-from mmrag.registry import BackendConfig
+from tests import colour_embedder  # noqa: F401  (registers the "test-colour" image embedder)
 from tests.conftest import fast_pipeline, make_pdf, png_bytes
 from tests.live_server import LiveServer
 from tests.test_generate import Scripted
@@ -40,34 +38,6 @@ keys:
   - {{key: {BOB}, user: bob}}
   - {{key: {ADMIN}, admin: true}}
 """
-
-
-class _ColourConfig(BackendConfig):
-    type: str = "test-colour"
-
-
-@image_embedders.register("test-colour", _ColourConfig)
-class ColourEmbedder:
-    """Deterministic image features: the 4x4 RGB thumbnail, centred and L2-normalised."""
-
-    def __init__(self, config: _ColourConfig) -> None:
-        self.config = config
-
-    @property
-    def name(self) -> str:
-        return "test-colour"
-
-    @property
-    def dim(self) -> int:
-        return 48
-
-    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        rows = []
-        for image in images:
-            v = np.asarray(image.convert("RGB").resize((4, 4)), dtype=np.float32).ravel()
-            v = v - v.mean() + 1e-3
-            rows.append(v / np.linalg.norm(v))
-        return np.stack(rows)
 
 
 def _photo(colour: tuple[int, int, int], stripe: tuple[int, int, int]) -> Image.Image:

@@ -23,10 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrag.errors import ConfigError
-from mmrag.schema import NodeKind
 from mmrag.store import Store
-from mmrag.store.filters import all_of, read_scope, sql_str
-from mmrag.store.tables import NODES
 
 logger = logging.getLogger(__name__)
 
@@ -58,22 +55,7 @@ class CaptionPairs:
 
 def stored_images(store: Store, user: str | None) -> list[StoredImage]:
     """Every image the user can search, once per image (the first node's caption)."""
-    try:
-        table = store.db.open_table(NODES)
-    except Exception:
-        return []
-    if "image_vector" not in table.schema.names:
-        return []
-    where = all_of(
-        read_scope(user), f"kind = {sql_str(NodeKind.IMAGE.value)}", "image_vector IS NOT NULL"
-    )
-    rows = (
-        table.search()
-        .where(where)
-        .select(["image_id", "source", "text", "image_vector"])
-        .limit(None)
-        .to_arrow()
-    )
+    rows = store.image_features(user=user)
     seen: dict[str, StoredImage] = {}
     for row in rows.to_pylist():
         if row["image_id"] not in seen:

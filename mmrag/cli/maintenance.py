@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mmrag.cli.app import DEFAULT_STORE, JsonOpt, StoreOpt, app, err, handle_errors, out
-from mmrag.cli.render import index_coverage
+from mmrag.cli.render import index_coverage, index_label
 from mmrag.errors import StoreError
 
 
@@ -96,6 +96,6 @@ def optimize(
         return
     table = Table("index", "rows indexed", title=f"Store {store}")
     for c in after[1]:
-        table.add_row(f"{c.index_type}({', '.join(c.columns)})", index_coverage(c.to_dict()))
+        table.add_row(index_label(c.to_dict()), index_coverage(c.to_dict()))
     out.print(table)
     out.print(f"{before[0]} data files -> {after[0]}, in {seconds:.1f} s")

@@ -135,6 +135,13 @@ def _sources_table(answer: Answer) -> None:
     out.print(table)
 
 
+def index_label(ix: dict[str, Any]) -> str:
+    """``IVF_HNSW_SQ(text_vector)``; indexes of a table other than the nodes table are
+    prefixed with it (``image_vectors: IVF_HNSW_SQ(image_vector)``)."""
+    label = f"{ix['type']}({', '.join(ix['columns'])})"
+    return label if ix.get("table", "nodes") == "nodes" else f"{ix['table']}: {label}"
+
+
 def index_coverage(ix: dict[str, Any]) -> str:
     """``indexed / total rows (pct)``, and what to run when rows are left out."""
     indexed = ix["indexed_rows"]
@@ -155,7 +162,7 @@ def store_stats(result: StoreStats) -> None:
         table.add_row(f"{kind} nodes", str(count))
     table.add_row("indexes", ", ".join(result.indexes) or "none")
     for ix in result.index_coverage:
-        table.add_row(f"  {ix['type']}({', '.join(ix['columns'])})", index_coverage(ix))
+        table.add_row(f"  {index_label(ix)}", index_coverage(ix))
     table.add_row("version", str(result.version))
     if result.size_bytes is not None:
         table.add_row("size", f"{result.size_bytes / 1e6:.1f} MB")

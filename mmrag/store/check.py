@@ -42,6 +42,7 @@ def check_store(store: Store, *, repair: bool = False) -> HealthReport:
     _duplicates(
         report, "duplicate_nodes", "node rows repeating an id", nodes, node_rows, ["id"], repair
     )
+    _image_vectors(report, store, node_rows, repair)
     _duplicates(
         report,
         "duplicate_ledger_rows",
@@ -119,6 +120,36 @@ def check_store(store: Store, *, repair: bool = False) -> HealthReport:
     )
     _memory_photos(report, store, repair)
     return report
+
+
+def _image_vectors(
+    report: HealthReport, store: Store, node_rows: list[dict[str, Any]], repair: bool
+) -> None:
+    """Image-vector rows repeating an id, or of a node no longer stored (a crash between
+    writing a file's nodes and its image vectors; the ledger makes the next ingest redo
+    that file, and a repair removes the stray rows now)."""
+    vectors = store._image_vectors_table()
+    if vectors is None:
+        return
+    rows = scan(vectors, ["id", "user", "source"])
+    _duplicates(
+        report,
+        "duplicate_image_vectors",
+        "image-vector rows repeating an id",
+        vectors,
+        rows,
+        ["id"],
+        repair,
+    )
+    stored = {r["id"] for r in node_rows}
+    _orphans(
+        report,
+        "image_vectors_without_node",
+        "image-vector rows whose node is gone",
+        vectors,
+        [r for r in rows if r["id"] not in stored],
+        repair,
+    )
 
 
 def _duplicates(

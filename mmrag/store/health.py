@@ -142,20 +142,32 @@ def remove_duplicates(
 
 
 def sources_to_redo(
-    nodes: Any | None, user: str, recorded: dict[str, int], *, where: str | None = None
+    nodes: Any | None,
+    user: str,
+    recorded: dict[str, int],
+    *,
+    where: str | None = None,
+    images: Any | None = None,
 ) -> set[str]:
     """Files of ``user`` whose stored nodes do not match the ledger (``recorded`` maps
-    source -> node count): missing, duplicated or stale rows. Ingesting them again
+    source -> node count): missing, duplicated or stale rows, or rows in the ``images``
+    (image-vectors) table that are duplicated or of no stored node. Ingesting them again
     (replace, then remove duplicates) makes them whole."""
     if not recorded:
         return set()
     if nodes is None:
         return {s for s, n in recorded.items() if n}
-    rows = scan(nodes, ["id", "source"], all_of(write_scope(user), where))
+    scope = all_of(write_scope(user), where)
+    rows = scan(nodes, ["id", "source"], scope)
     counts = Counter(r["source"] for r in rows)
     ids = Counter((r["source"], r["id"]) for r in rows)
     duplicated = {source for (source, _), n in ids.items() if n > 1}
-    return {s for s, n in recorded.items() if counts.get(s, 0) != n} | duplicated
+    redo = {s for s, n in recorded.items() if counts.get(s, 0) != n} | duplicated
+    if images is not None:
+        vectors = Counter((r["source"], r["id"]) for r in scan(images, ["id", "source"], scope))
+        stale = {s for (s, i), n in vectors.items() if n > 1 or (s, i) not in ids}
+        redo |= stale & set(recorded)
+    return redo
 
 
 def in_sources(user: str, sources: Sequence[str]) -> str:

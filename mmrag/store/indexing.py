@@ -1,4 +1,4 @@
-"""Which indexes the nodes table gets, when they are (re)built, and how far they cover it.
+"""Which indexes the store's tables get, when they are (re)built, and how far they cover it.
 
 Every threshold and parameter of the vector index lives here, in one place; how they
 were chosen (``benchmarks/scale.py --sweep`` at 100k nodes on this project's 2-core
@@ -22,11 +22,14 @@ quantiser were fitted to the smaller table.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from lancedb.index import FTS, Bitmap, BTree, IvfHnswSq
+
+logger = logging.getLogger(__name__)
 
 #: Vectors a column needs before it gets an ANN index. Exact search costs about 0.8 ms
 #: per 1,000 rows plus ~12 ms (19 ms at 5k rows, 91 ms at 100k): past ~20k rows that is
@@ -38,14 +41,16 @@ RETRAIN_GROWTH = 2.0
 #: (LanceDB's own target), so that a query walks one graph, not several.
 ROWS_PER_PARTITION = 1_000_000
 
-#: Scalar and full-text indexes every nodes table has, whatever its size.
-SCALAR_INDEXES: tuple[tuple[str, Any], ...] = (
-    ("text", FTS(with_position=False)),
+#: The indexes every searched table has whatever its size: what filters and merges by id
+#: read. The nodes table adds the full-text index.
+_FILTER_INDEXES: tuple[tuple[str, Any], ...] = (
     ("id", BTree()),
     ("user", Bitmap()),
     ("kind", Bitmap()),
     ("source", BTree()),
 )
+SCALAR_INDEXES: tuple[tuple[str, Any], ...] = (("text", FTS(with_position=False)), *_FILTER_INDEXES)
+IMAGE_VECTOR_SCALAR_INDEXES = _FILTER_INDEXES
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +97,49 @@ def needs_retrain(rows: int, trained_rows: int | None) -> bool:
     return trained_rows is not None and rows >= RETRAIN_GROWTH * max(trained_rows, 1)
 
 
+def wanted_indexes(
+    table: Any,
+    scalar: tuple[tuple[str, Any], ...],
+    trained: dict[str, int],
+    *,
+    retrain: bool = False,
+) -> list[tuple[str, Any]]:
+    """The indexes ``table`` should have and does not, in the order to build them: the
+    ``scalar`` ones, then an ANN index per vector column grown past the threshold
+    (rebuilt once the column has outgrown the ``trained`` rows it was built on)."""
+    existing = {tuple(ix.columns) for ix in table.list_indices()}
+    wanted = [(c, config) for c, config in scalar if (c,) not in existing]
+    for column in ("text_vector", "image_vector"):
+        if column not in table.schema.names:
+            continue
+        rows = table.count_rows(f"{column} IS NOT NULL")
+        config = vector_index_config(rows, table.schema.field(column).type.list_size)
+        if config is None:
+            continue
+        if retrain or needs_retrain(rows, trained.get(column)) or (column,) not in existing:
+            wanted.append((column, config))
+    return wanted
+
+
+def build_indexes(table: Any, wanted: list[tuple[str, Any]]) -> dict[str, int]:
+    """Build ``wanted`` on ``table``; the vectors each ANN index was trained on."""
+    trained: dict[str, int] = {}
+    for column, config in wanted:
+        if column.endswith("_vector"):
+            rows = table.count_rows(f"{column} IS NOT NULL")
+            logger.info("building ANN index on %s (%d vectors)", column, rows)
+            table.create_index(column, config=config, replace=True)
+            trained[column] = rows
+        else:
+            table.create_index(column, config=config)
+    return trained
+
+
 @dataclass(frozen=True, slots=True)
 class IndexCoverage:
-    """How much of the table one index covers."""
+    """How much of its table one index covers."""
 
+    table: str
     name: str
     index_type: str
     columns: tuple[str, ...]
@@ -109,6 +153,7 @@ class IndexCoverage:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "table": self.table,
             "name": self.name,
             "type": self.index_type,
             "columns": list(self.columns),
@@ -117,8 +162,8 @@ class IndexCoverage:
         }
 
 
-def coverage(table: Any) -> list[IndexCoverage]:
-    """Indexed and unindexed rows of each index of ``table``."""
+def coverage(table: Any, *, table_name: str) -> list[IndexCoverage]:
+    """Indexed and unindexed rows of each index of ``table`` (named ``table_name``)."""
     found = []
     for ix in table.list_indices():
         stats = table.index_stats(ix.name)
@@ -126,6 +171,7 @@ def coverage(table: Any) -> list[IndexCoverage]:
             continue
         found.append(
             IndexCoverage(
+                table=table_name,
                 name=ix.name,
                 index_type=str(ix.index_type),
                 columns=tuple(ix.columns),

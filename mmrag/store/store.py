@@ -1,4 +1,5 @@
-"""The LanceDB store: nodes (with their image bytes), the file ledger and store metadata.
+"""The LanceDB store: nodes (with their image bytes), image vectors, the file ledger and
+store metadata.
 
 A store is a LanceDB database at a local directory or an object-storage URI
 (``s3://bucket/prefix``). Every read is scoped to the shared corpus plus one user's rows;
@@ -19,13 +20,14 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from mmrag.errors import MmragError, StoreError
+from mmrag.errors import StoreError
 from mmrag.schema import Node, NodeKind
 from mmrag.store import indexing
 from mmrag.store.connect import connect, explain, is_missing_table, open_or_create
@@ -33,26 +35,28 @@ from mmrag.store.documents import DOCUMENTS, DOCUMENTS_SCHEMA, DocumentTable
 from mmrag.store.exact import ExactSearch
 from mmrag.store.files import FileLedger
 from mmrag.store.filters import all_of, in_list, read_scope, sql_str, write_scope
-from mmrag.store.health import remove_duplicates, sources_to_redo
+from mmrag.store.health import sources_to_redo
+from mmrag.store.maintenance import IndexMaintenance
 from mmrag.store.retry import retry_conflicts
 from mmrag.store.tables import (
     FILES,
     FILES_SCHEMA,
+    IMAGE_VECTORS,
     META,
     META_SCHEMA,
     NODE_COLUMNS,
     NODES,
+    image_vectors_schema,
     nodes_schema,
     nodes_to_table,
     row_to_node,
+    with_image_vectors,
 )
+from mmrag.store.writes import replace_rows
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-
-#: Store metadata key recording how many vectors a column's ANN index was trained on.
-_TRAINED_ROWS = "index_trained_rows"
 
 
 @dataclass(slots=True)
@@ -63,13 +67,14 @@ class Hit:
     score: float
 
 
-class Store:
+class Store(IndexMaintenance):
     """Open with :meth:`Store.open`; see the module docstring for the guarantees."""
 
     def __init__(self, uri: str, db: Any) -> None:
         self.uri = uri
         self._db = db
         self._nodes: Any | None = None
+        self._image_vectors: Any | None = None
         self.files = FileLedger(self._open_or_create(FILES, FILES_SCHEMA))
         self.documents = DocumentTable(self._open_or_create(DOCUMENTS, DOCUMENTS_SCHEMA))
         self._meta = self._open_or_create(META, META_SCHEMA)
@@ -77,6 +82,7 @@ class Store:
         self.search_params = indexing.SEARCH
         #: Small unindexed tables are searched from an in-memory copy (mmrag.store.exact).
         self.exact = ExactSearch(NODE_COLUMNS, max_rows=indexing.VECTOR_INDEX_MIN_ROWS)
+        self.exact_images = ExactSearch(NODE_COLUMNS, max_rows=indexing.VECTOR_INDEX_MIN_ROWS)
 
     @classmethod
     def open(
@@ -138,9 +144,16 @@ class Store:
         return self._nodes_table(required=False) is not None
 
     def create_nodes_table(self, text_dim: int, image_dim: int | None) -> None:
-        if self._nodes_table(required=False) is None:
-            schema = nodes_schema(text_dim, image_dim)
-            self._nodes = self._open_or_create(NODES, schema)
+        """Create the nodes table, and the image-vectors table when there are image
+        features (``image_dim``), where they do not exist yet."""
+        nodes = self._nodes_table(required=False)
+        if nodes is None:
+            nodes = self._nodes = self._open_or_create(NODES, nodes_schema(text_dim))
+        inline = "image_vector" in nodes.schema.names  # a store made before the split
+        if image_dim is not None and not inline and self._image_vectors_table() is None:
+            self._image_vectors = self._open_or_create(
+                IMAGE_VECTORS, image_vectors_schema(image_dim)
+            )
 
     def replace_sources(
         self,
@@ -157,49 +170,31 @@ class Store:
         ``heal`` (sources found broken), so are extra copies of the same node.
         """
         table = self._nodes_table()
-        data = nodes_to_table(nodes, table.schema, images)
         scope = all_of(write_scope(user), in_list("source", sources))
-        before = int(table.version)
-        # Deleting what ``nodes`` leaves out scans the whole table (0.4 s a commit at 25k
-        # rows, growing with the table): new files, the common case in a large ingest,
-        # have nothing to delete, which an indexed count finds out in milliseconds.
-        replaced = retry_conflicts(
-            lambda: self._merge(table, data, scope, delete=heal or table.count_rows(scope) > 0),
-            what="writing nodes",
-            on_retry=table.checkout_latest,
-        )
-        if not replaced and int(table.version) - before > 1:
-            # Another writer committed meanwhile and may have written rows of these
-            # sources that this write did not see: replace again, deleting this time.
-            retry_conflicts(
-                lambda: self._merge(table, data, scope, delete=True),
-                what="writing nodes",
-                on_retry=table.checkout_latest,
-            )
-        remove_duplicates(table, ["id"], scope, what="nodes", before=before, always=heal)
-
-    @staticmethod
-    def _merge(table: Any, data: pa.Table, scope: str, *, delete: bool) -> bool:
-        """Upsert ``data`` by id; with ``delete``, also drop rows in ``scope`` it lacks."""
-        merge = table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
-        if delete:
-            merge = merge.when_not_matched_by_source_delete(scope)
-        # Text nodes have no image vector and image nodes no text vector: those nulls are
-        # intended; LanceDB's default would reject them as "bad vectors".
-        merge.execute(data, on_bad_vectors="null")
-        return delete
+        # Nodes first, then their image vectors: a crash between the two commits leaves
+        # these files out of the ledger (written after), so the next ingest redoes them.
+        data = nodes_to_table(nodes, table.schema, images)
+        replace_rows(table, data, scope, heal=heal, what="writing nodes")
+        vectors = self._image_vectors_table()
+        if vectors is not None and "image_vector" not in table.schema.names:
+            rows = nodes_to_table(with_image_vectors(nodes), vectors.schema, {})
+            replace_rows(vectors, rows, scope, heal=heal, what="writing image vectors")
 
     def sources_to_redo(self, user: str, recorded: dict[str, int]) -> set[str]:
         """Files of ``user`` whose stored nodes disagree with the ledger's counts."""
-        return sources_to_redo(self._nodes_table(required=False), user, recorded)
+        return sources_to_redo(
+            self._nodes_table(required=False), user, recorded, images=self._image_vectors_table()
+        )
 
     def delete_sources(self, user: str, sources: Sequence[str]) -> None:
-        table = self._nodes_table(required=False)
-        if table is not None and sources:
-            scope = all_of(write_scope(user), in_list("source", sources))
-            retry_conflicts(
-                lambda: table.delete(scope), what="deleting nodes", on_retry=table.checkout_latest
-            )
+        scope = all_of(write_scope(user), in_list("source", sources))
+        for table in (self._nodes_table(required=False), self._image_vectors_table()):
+            if table is not None and sources:
+                retry_conflicts(
+                    partial(table.delete, scope),
+                    what="deleting nodes",
+                    on_retry=table.checkout_latest,
+                )
         self.documents.delete(user, sources)
 
     def vector_search(
@@ -212,11 +207,11 @@ class Store:
         limit: int,
         where: str | None = None,
     ) -> list[Hit]:
-        table = self._nodes_table(required=False)
+        table, exact = self._vector_table(column)
         if table is None or column not in table.schema.names:
             return []
         scope = self._filter(user, kinds, where)
-        nearest = self.exact.search(table, column, vector, scope, limit)
+        nearest = exact.search(table, column, vector, scope, limit)
         if nearest is not None:
             return [Hit(row_to_node(r), 1.0 - distance) for r, distance in nearest]
         query = (
@@ -313,96 +308,21 @@ class Store:
         rows = table.search().where(read_scope(user)).select(["source"]).limit(None).to_arrow()
         return sorted(set(rows.column("source").to_pylist()))
 
-    # -- maintenance ------------------------------------------------------------------
-
-    def refresh_indexes(self, *, retrain: bool = False) -> None:
-        """Build missing indexes and fold new rows into existing ones, then compact.
-
-        ``retrain`` rebuilds the ANN indexes from scratch (new partitions for the rows
-        the table holds now) even where the policy would only fold new rows in.
-
-        Another writer may be doing the same at the same moment: an index build that
-        loses the race is retried on the new version (where the index may already
-        exist), and a compaction that keeps losing is left to the next run: it only
-        makes reads faster, and readers never depend on it.
-        """
-        table = self._nodes_table(required=False)
-        if table is None or table.count_rows() == 0:
-            return
-        retry_conflicts(
-            lambda: self._build_indexes(table, retrain=retrain),
-            what="building indexes",
-            on_retry=table.checkout_latest,
-        )
-        for name, target in (
-            (NODES, table),
-            (DOCUMENTS, self.documents.table),
-            (FILES, self.files.table),
-        ):
-            try:
-                retry_conflicts(target.optimize, what=f"compacting {name}", attempts=4)
-            except MmragError as exc:
-                logger.warning("%s; left for the next run", exc)
-
-    def fragments(self) -> int:
-        """Data files of the nodes table: compaction brings many small ones down to few."""
-        table = self._nodes_table(required=False)
-        return int(table.stats()["fragment_stats"]["num_fragments"]) if table is not None else 0
-
-    def missing_indexes(self) -> list[str]:
-        """Columns whose index a finished run would have built but the store lacks (a run
-        killed while building it): the next run builds them even with nothing to write."""
-        table = self._nodes_table(required=False)
-        if table is None or table.count_rows() == 0:
-            return []
-        return [column for column, _ in self._wanted_indexes(table)]
-
-    def index_coverage(self) -> list[indexing.IndexCoverage]:
-        """Indexed and unindexed rows of each index of the nodes table."""
-        table = self._nodes_table(required=False)
-        return indexing.coverage(table) if table is not None else []
-
-    def _build_indexes(self, table: Any, *, retrain: bool = False) -> None:
-        trained: dict[str, int] = {}
-        for column, config in self._wanted_indexes(table, retrain=retrain):
-            if column.endswith("_vector"):
-                rows = table.count_rows(f"{column} IS NOT NULL")
-                logger.info("building ANN index on %s (%d vectors)", column, rows)
-                table.create_index(column, config=config, replace=True)
-                trained[column] = rows
-            else:
-                table.create_index(column, config=config)
-        if trained:
-            self.set_meta({_TRAINED_ROWS: self.meta().get(_TRAINED_ROWS, {}) | trained})
-
-    def _wanted_indexes(self, table: Any, *, retrain: bool = False) -> list[tuple[str, Any]]:
-        """The indexes ``table`` should have and does not, in the order to build them: the
-        scalar ones, then an ANN index per vector column that has grown past the threshold
-        (rebuilt once the column has outgrown the rows it was trained on)."""
-        existing = {tuple(ix.columns) for ix in table.list_indices()}
-        wanted = [(c, config) for c, config in indexing.SCALAR_INDEXES if (c,) not in existing]
-        trained = self.meta().get(_TRAINED_ROWS, {})
-        for column in ("text_vector", "image_vector"):
-            if column not in table.schema.names:
-                continue
-            rows = table.count_rows(f"{column} IS NOT NULL")
-            config = indexing.vector_index_config(rows, table.schema.field(column).type.list_size)
-            if config is None:
-                continue
-            outgrown = indexing.needs_retrain(rows, trained.get(column))
-            if retrain or outgrown or (column,) not in existing:
-                wanted.append((column, config))
-        return wanted
-
     def version(self) -> int:
         table = self._nodes_table(required=False)
         return int(table.version) if table is not None else 0
 
-    def index_names(self) -> list[str]:
-        table = self._nodes_table(required=False)
-        if table is None:
-            return []
-        return [f"{ix.index_type}({', '.join(ix.columns)})" for ix in table.list_indices()]
+    def image_features(self, *, user: str | None) -> pa.Table:
+        """image_id, source, text and image_vector of every image node the user may see
+        that has image features (empty when the store has none)."""
+        table, _ = self._vector_table("image_vector")
+        columns = ["image_id", "source", "text", "image_vector"]
+        if table is None or "image_vector" not in table.schema.names:
+            return pa.table({c: [] for c in columns})
+        where = all_of(
+            read_scope(user), f"kind = {sql_str(NodeKind.IMAGE.value)}", "image_vector IS NOT NULL"
+        )
+        return table.search().where(where).select(columns).limit(None).to_arrow()
 
     # -- internals --------------------------------------------------------------------
 
@@ -422,6 +342,25 @@ class Store:
                     raise StoreError(f"store {self.uri} holds no documents yet") from exc
                 return None
         return self._nodes
+
+    def _image_vectors_table(self) -> Any | None:
+        """The image-vectors table, or None (no image features, or a store made before
+        they had a table of their own)."""
+        if self._image_vectors is None:
+            try:
+                self._image_vectors = self._db.open_table(IMAGE_VECTORS)
+            except Exception as exc:
+                if not is_missing_table(exc):
+                    raise explain(self.uri, exc) from exc
+                return None
+        return self._image_vectors
+
+    def _vector_table(self, column: str) -> tuple[Any | None, ExactSearch]:
+        """The table holding ``column`` and its in-memory exact search."""
+        nodes = self._nodes_table(required=False)
+        if column == "image_vector" and (nodes is None or column not in nodes.schema.names):
+            return self._image_vectors_table(), self.exact_images
+        return nodes, self.exact
 
     def _open_or_create(self, name: str, schema: pa.Schema) -> Any:
         return open_or_create(self._db, self.uri, name, schema)
