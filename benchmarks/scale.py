@@ -18,6 +18,9 @@ image vectors.
 
     .venv/bin/python benchmarks/scale.py --nodes 100000 [--users 1000] [--queries 200]
     .venv/bin/python benchmarks/scale.py --nodes 100000 --sweep   # index candidates
+    .venv/bin/python benchmarks/scale.py --nodes 200000 --sweep --only-hnsw  # 1 vs 2, 4 graphs
+    # query settings on a store kept by an earlier run (--store DIR), without rebuilding
+    .venv/bin/python benchmarks/scale.py --nodes 1000000 --store DIR --reuse --search 150:5 150:0
 """
 
 from __future__ import annotations
@@ -115,8 +118,11 @@ def run(store: Store, corpus: Corpus, queries: int) -> dict[str, Any]:
     }
 
 
-def sweep(store: Store, corpus: Corpus, queries: int) -> list[dict[str, Any]]:
-    """Bare vector search under each candidate index and query setting."""
+def sweep(
+    store: Store, corpus: Corpus, queries: int, *, only_hnsw: bool = False
+) -> list[dict[str, Any]]:
+    """Bare vector search under each candidate index and query setting (``only_hnsw``:
+    the HNSW candidates only, one graph against several)."""
     from lancedb.index import IvfHnswSq, IvfPq, IvfSq
 
     shared = measure.make_queries(corpus, queries, with_user=False, seed=1)
@@ -163,7 +169,18 @@ def sweep(store: Store, corpus: Corpus, queries: int) -> list[dict[str, Any]]:
             IvfHnswSq(distance_type="cosine"),
             [p(ef=64), p(ef=150), p(ef=150, refine_factor=5)],
         ),
+        # More partitions: one graph each, built in parallel, all walked by a query.
+        *(
+            (
+                f"IVF_HNSW_SQ p={parts}",
+                IvfHnswSq(distance_type="cosine", num_partitions=parts),
+                [p(nprobes=20, ef=150, refine_factor=5)],
+            )
+            for parts in (2, 4)
+        ),
     ]
+    if only_hnsw:
+        candidates = [c for c in candidates if c[0].startswith("IVF_HNSW_SQ")]
     for label, config, settings in candidates:
         started = time.perf_counter()
         table.create_index("text_vector", config=config, replace=True)
@@ -175,6 +192,19 @@ def _megabytes(folder: Path) -> float:
     return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6, 1)
 
 
+def search_settings(specs: list[str]) -> list[indexing.VectorSearchParams]:
+    """``EF:REFINE`` strings (refine 0: none) as query settings, nprobes as shipped."""
+    settings = []
+    for spec in specs:
+        ef, refine = (int(x) for x in spec.split(":"))
+        settings.append(
+            indexing.VectorSearchParams(
+                nprobes=indexing.SEARCH.nprobes, ef=ef, refine_factor=refine or None
+            )
+        )
+    return settings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=100_000)
@@ -182,9 +212,27 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--store", type=Path, default=None, help="keep the store here")
     parser.add_argument("--sweep", action="store_true", help="compare ANN index candidates")
+    parser.add_argument(
+        "--only-hnsw", action="store_true", help="with --sweep: the IVF_HNSW_SQ candidates only"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="query the store an earlier run left at --store (same --nodes and --users) "
+        "instead of building it again",
+    )
+    parser.add_argument(
+        "--search",
+        nargs="+",
+        metavar="EF:REFINE",
+        help="query settings to compare, e.g. 150:5 150:0 (refine 0: none); "
+        "default: the shipped ones",
+    )
     args = parser.parse_args()
+    if args.reuse and args.store is None:
+        parser.error("--reuse needs --store")
     folder = args.store or Path(tempfile.mkdtemp(prefix="mmrag-scale-")) / "store"
-    if folder.exists():
+    if folder.exists() and not args.reuse:
         shutil.rmtree(folder)
     corpus = Corpus(args.nodes, args.users)
     store = Store.open(folder)
@@ -196,13 +244,27 @@ def main() -> int:
         "queries": args.queries,
         "data": "clustered synthetic 384-d unit vectors (16-d subspace per cluster), "
         "made-up vocabulary text; query vectors looked up, not embedded",
-        **build(store, corpus),
     }
+    if args.reuse:
+        for _ in corpus.batches(BATCH):  # the rows again, for exact search's mirrors
+            pass
+    else:
+        report |= build(store, corpus)
     if args.sweep:
-        report["sweep"] = sweep(store, corpus, args.queries)
+        report["sweep"] = sweep(store, corpus, args.queries, only_hnsw=args.only_hnsw)
+    elif args.search:
+        report["by_search"] = []
+        for params in search_settings(args.search):
+            store.search_params = params
+            found = run(store, corpus, args.queries)
+            report["by_search"].append({"ef": params.ef, "refine": params.refine_factor} | found)
+            print(json.dumps(report["by_search"][-1]), file=sys.stderr)
     else:
         report["index_coverage"] = [c.to_dict() for c in store.index_coverage()]
         report |= run(store, corpus, args.queries)
+    if args.reuse:
+        print(json.dumps(report))
+        return 0
     report["disk_mb"] = _megabytes(folder)
     for table in (
         store._nodes_table(),
