@@ -38,7 +38,9 @@ VECTOR_INDEX_MIN_ROWS = 20_000
 #: Rebuild a vector index once its column holds this many times the rows it was trained on.
 RETRAIN_GROWTH = 2.0
 #: Vectors per IVF partition, each holding one HNSW graph: one graph up to a million rows
-#: (LanceDB's own target), so that a query walks one graph, not several.
+#: (LanceDB's own target), so that a query walks one graph, not several. Measured at 200k
+#: vectors: 2 and 4 partitions built no faster (90 s, 79 s against 86 s) and were searched
+#: slower (p50 22-27 ms against 20 ms) at the same recall.
 ROWS_PER_PARTITION = 1_000_000
 
 #: The indexes every searched table has whatever its size: what filters and merges by id
