@@ -35,11 +35,10 @@ def key_field(name: str, position: int = 1) -> pa.Field:
     return pa.field(name, pa.string(), nullable=False, metadata=metadata)
 
 
-def nodes_schema(text_dim: int, image_dim: int | None = None) -> pa.Schema:
-    """The nodes table. New stores keep image vectors in a table of their own
-    (:func:`image_vectors_schema`) and pass no ``image_dim``; stores made before that
-    hold them in an ``image_vector`` column here, which keeps working."""
-    fields = [
+def _node_fields(*middle: pa.Field) -> list[pa.Field]:
+    """A node's columns, with ``middle`` (blobs, vectors) between its image id and its
+    metadata."""
+    return [
         key_field("id"),
         pa.field("user", pa.string(), nullable=False),
         pa.field("kind", pa.string(), nullable=False),
@@ -48,16 +47,27 @@ def nodes_schema(text_dim: int, image_dim: int | None = None) -> pa.Schema:
         pa.field("page", pa.int32()),
         pa.field("text", pa.string()),
         pa.field("image_id", pa.string()),
-        # Image bytes live in the store so that a store directory is self-contained.
-        pa.field("image_data", pa.large_binary()),
-        pa.field("image_format", pa.string()),
-        pa.field("text_vector", pa.list_(pa.float32(), text_dim)),
+        *middle,
         pa.field("metadata", pa.string()),
         pa.field("updated_at", pa.timestamp("us", tz="UTC")),
     ]
+
+
+def nodes_schema(text_dim: int, image_dim: int | None = None) -> pa.Schema:
+    """The nodes table. New stores keep image vectors in a table of their own
+    (:func:`image_vectors_schema`) and pass no ``image_dim``; stores made before that
+    hold them in an ``image_vector`` column here, which keeps working."""
+    vectors = [pa.field("text_vector", pa.list_(pa.float32(), text_dim))]
     if image_dim is not None:
-        fields.insert(-2, pa.field("image_vector", pa.list_(pa.float32(), image_dim)))
-    return pa.schema(fields)
+        vectors.append(pa.field("image_vector", pa.list_(pa.float32(), image_dim)))
+    return pa.schema(
+        _node_fields(
+            # Image bytes live in the store so that a store directory is self-contained.
+            pa.field("image_data", pa.large_binary()),
+            pa.field("image_format", pa.string()),
+            *vectors,
+        )
+    )
 
 
 def image_vectors_schema(image_dim: int) -> pa.Schema:
@@ -68,20 +78,7 @@ def image_vectors_schema(image_dim: int) -> pa.Schema:
     MB with any Lance file version), so at 1M nodes, one in 20 an image, 5.1 of 6.7 GB
     were text rows' null image vectors, and building the image index read all of them.
     """
-    fields = [
-        key_field("id"),
-        pa.field("user", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("doc_id", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("page", pa.int32()),
-        pa.field("text", pa.string()),
-        pa.field("image_id", pa.string()),
-        pa.field("image_vector", pa.list_(pa.float32(), image_dim)),
-        pa.field("metadata", pa.string()),
-        pa.field("updated_at", pa.timestamp("us", tz="UTC")),
-    ]
-    return pa.schema(fields)
+    return pa.schema(_node_fields(pa.field("image_vector", pa.list_(pa.float32(), image_dim))))
 
 
 FILES_SCHEMA = pa.schema(
