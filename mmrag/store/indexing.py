@@ -99,18 +99,28 @@ def needs_retrain(rows: int, trained_rows: int | None) -> bool:
     return trained_rows is not None and rows >= RETRAIN_GROWTH * max(trained_rows, 1)
 
 
+@dataclass(frozen=True, slots=True)
+class WantedIndex:
+    """An index to build: its column, its LanceDB config, and for an ANN index the
+    vectors the column holds (what the index is trained on)."""
+
+    column: str
+    config: Any
+    vectors: int | None = None
+
+
 def wanted_indexes(
     table: Any,
     scalar: tuple[tuple[str, Any], ...],
     trained: dict[str, int],
     *,
     retrain: bool = False,
-) -> list[tuple[str, Any]]:
+) -> list[WantedIndex]:
     """The indexes ``table`` should have and does not, in the order to build them: the
     ``scalar`` ones, then an ANN index per vector column grown past the threshold
     (rebuilt once the column has outgrown the ``trained`` rows it was built on)."""
     existing = {tuple(ix.columns) for ix in table.list_indices()}
-    wanted = [(c, config) for c, config in scalar if (c,) not in existing]
+    wanted = [WantedIndex(c, config) for c, config in scalar if (c,) not in existing]
     for column in ("text_vector", "image_vector"):
         if column not in table.schema.names:
             continue
@@ -119,21 +129,20 @@ def wanted_indexes(
         if config is None:
             continue
         if retrain or needs_retrain(rows, trained.get(column)) or (column,) not in existing:
-            wanted.append((column, config))
+            wanted.append(WantedIndex(column, config, rows))
     return wanted
 
 
-def build_indexes(table: Any, wanted: list[tuple[str, Any]]) -> dict[str, int]:
+def build_indexes(table: Any, wanted: list[WantedIndex]) -> dict[str, int]:
     """Build ``wanted`` on ``table``; the vectors each ANN index was trained on."""
     trained: dict[str, int] = {}
-    for column, config in wanted:
-        if column.endswith("_vector"):
-            rows = table.count_rows(f"{column} IS NOT NULL")
-            logger.info("building ANN index on %s (%d vectors)", column, rows)
-            table.create_index(column, config=config, replace=True)
-            trained[column] = rows
-        else:
-            table.create_index(column, config=config)
+    for index in wanted:
+        if index.vectors is None:
+            table.create_index(index.column, config=index.config)
+            continue
+        logger.info("building ANN index on %s (%d vectors)", index.column, index.vectors)
+        table.create_index(index.column, config=index.config, replace=True)
+        trained[index.column] = index.vectors
     return trained
 
 

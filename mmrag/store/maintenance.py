@@ -47,15 +47,15 @@ class IndexMaintenance:
         table = self._nodes_table(required=False)
         if table is None or table.count_rows() == 0:
             return
-        for _, searched, scalar in self._searched_tables():
+        searched = self._searched_tables()
+        for _, indexed, scalar in searched:
             retry_conflicts(
-                partial(self._build_indexes, searched, scalar, retrain=retrain),
+                partial(self._build_indexes, indexed, scalar, retrain=retrain),
                 what="building indexes",
-                on_retry=searched.checkout_latest,
+                on_retry=indexed.checkout_latest,
             )
-        compacted = [(name, t) for name, t, _ in self._searched_tables()]
         for name, target in (
-            *compacted,
+            *((name, indexed) for name, indexed, _ in searched),
             (DOCUMENTS, self.documents.table),
             (FILES, self.files.table),
         ):
@@ -77,9 +77,9 @@ class IndexMaintenance:
             return []
         trained = self.meta().get(TRAINED_ROWS, {})
         return [
-            column if name == NODES else f"{name}.{column}"
-            for name, searched, scalar in self._searched_tables()
-            for column, _ in indexing.wanted_indexes(searched, scalar, trained)
+            wanted.column if name == NODES else f"{name}.{wanted.column}"
+            for name, table, scalar in self._searched_tables()
+            for wanted in indexing.wanted_indexes(table, scalar, trained)
         ]
 
     def index_coverage(self) -> list[indexing.IndexCoverage]:

@@ -175,8 +175,9 @@ class Store(IndexMaintenance):
         # these files out of the ledger (written after), so the next ingest redoes them.
         data = nodes_to_table(nodes, table.schema, images)
         replace_rows(table, data, scope, heal=heal, what="writing nodes")
+        # Only stores whose nodes table has no image-vector column get this table.
         vectors = self._image_vectors_table()
-        if vectors is not None and "image_vector" not in table.schema.names:
+        if vectors is not None:
             rows = nodes_to_table(with_image_vectors(nodes), vectors.schema, {})
             replace_rows(vectors, rows, scope, heal=heal, what="writing image vectors")
 
