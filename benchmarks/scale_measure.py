@@ -69,7 +69,8 @@ class ExactSearch:
         return [self.corpus.ids[g] for g in self.top(query, limit)]
 
     def as_store_search(self, store: Store, queries: dict[bytes, Query]) -> Callable[..., Any]:
-        """A drop-in for ``store.vector_search`` answering from exact search (reference)."""
+        """A drop-in for ``store.find_vector`` (what the retriever calls) answering from
+        exact search (reference)."""
         table = store._nodes_table()
 
         def vector_search(
@@ -165,14 +166,14 @@ def retrieve(
         stages.append(found.timings)
         results.append([item.node.id for item in found.items])
     by_vector = {q.vector.astype(np.float32).tobytes(): q for q in queries}
-    ann = store.vector_search
-    store.vector_search = exact.as_store_search(store, by_vector)  # type: ignore[method-assign]
+    ann = store.find_vector
+    store.find_vector = exact.as_store_search(store, by_vector)  # type: ignore[method-assign]
     try:
         reference = [
             [i.node.id for i in retriever.retrieve(q.text, user=q.user, k=K).items] for q in queries
         ]
     finally:
-        store.vector_search = ann  # type: ignore[method-assign]
+        store.find_vector = ann  # type: ignore[method-assign]
     stage_ms = {
         name: round(float(np.median([s.get(name, 0.0) for s in stages])) * 1000, 2)
         for name in ("candidates", "score")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
+from typing import TypedDict
 
 import numpy as np
 from PIL import Image
@@ -29,6 +30,16 @@ from mmrag.retrieve.routing import DocumentRouter
 from mmrag.schema import TEXT_SEARCHABLE_KINDS, NodeKind
 from mmrag.store import Store
 from mmrag.store.documents import DocumentHit
+from mmrag.store.hits import read_hits
+
+
+class SearchScope(TypedDict):
+    """What each of one retrieval's searches is limited to."""
+
+    user: str | None
+    kinds: list[NodeKind]
+    limit: int
+    where: str | None
 
 
 class CandidateSearch:
@@ -54,28 +65,29 @@ class CandidateSearch:
         vector = None
         if has_text and text_kinds:
             assert query is not None
-            full_text = self._pool.submit(
-                self.store.full_text_search,
-                query,
-                user=user,
-                kinds=text_kinds,
-                limit=limit,
-                where=where,
-            )
+            store = self.store
+            scope = SearchScope(user=user, kinds=text_kinds, limit=limit, where=where)
+            full_text = self._pool.submit(store.find_full_text, query, **scope)
             documents = self._pool.submit(
                 self._documents_and_filter, query, user, text_kinds, filters
             )
             try:
                 vector = self.components.text_embedder.embed([query], is_query=True)[0]
-                found.lists["text_vector"] = self.store.vector_search(
-                    "text_vector", vector, user=user, kinds=text_kinds, limit=limit, where=where
-                )
+                nearest = store.find_vector("text_vector", vector, **scope)
             finally:
                 # Nothing left running when this raises (each worker's own failure is
                 # raised where its result is read, below).
                 full_text.exception()
                 documents.exception()
-            found.lists["full_text"] = full_text.result()
+            # Both lists' rows in one read (mmrag.store.hits); should the table move on
+            # in between, each search again on its own.
+            read = read_hits([nearest, full_text.result()])
+            if read is None:
+                read = [
+                    store.vector_search("text_vector", vector, **scope),
+                    store.full_text_search(query, **scope),
+                ]
+            found.lists["text_vector"], found.lists["full_text"] = read
             found.documents = documents.result()
         embedder = self.components.image_embedder
         if embedder is not None and filters.allows(NodeKind.IMAGE):

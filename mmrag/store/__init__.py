@@ -12,14 +12,19 @@ from typing import TYPE_CHECKING, Any
 from mmrag.store.files import FileLedger, FileRecord
 
 if TYPE_CHECKING:
-    from mmrag.store.store import Hit, Store
+    from mmrag.store.hits import Hit
+    from mmrag.store.store import Store
 
 __all__ = ["FileLedger", "FileRecord", "Hit", "Store"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Hit", "Store"):
-        from mmrag.store import store
+    if name == "Hit":
+        from mmrag.store.hits import Hit
 
-        return getattr(store, name)
+        return Hit
+    if name == "Store":
+        from mmrag.store.store import Store
+
+        return Store
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

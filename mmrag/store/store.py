@@ -19,17 +19,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from mmrag.errors import StoreError
 from mmrag.schema import Node, NodeKind
 from mmrag.store import indexing
+from mmrag.store.ann import AnnSearch
 from mmrag.store.connect import connect, explain, is_missing_table, open_or_create
 from mmrag.store.documents import DOCUMENTS, DOCUMENTS_SCHEMA, DocumentTable
 from mmrag.store.exact import ExactSearch
@@ -38,6 +37,7 @@ from mmrag.store.filters import all_of, in_list, read_scope, sql_str, write_scop
 from mmrag.store.health import sources_to_redo
 from mmrag.store.maintenance import IndexMaintenance
 from mmrag.store.retry import retry_conflicts
+from mmrag.store.search import Searches
 from mmrag.store.tables import (
     FILES,
     FILES_SCHEMA,
@@ -49,7 +49,6 @@ from mmrag.store.tables import (
     image_vectors_schema,
     nodes_schema,
     nodes_to_table,
-    row_to_node,
     with_image_vectors,
 )
 from mmrag.store.writes import replace_rows
@@ -59,15 +58,7 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 
 
-@dataclass(slots=True)
-class Hit:
-    """One row returned by a single retriever."""
-
-    node: Node
-    score: float
-
-
-class Store(IndexMaintenance):
+class Store(IndexMaintenance, Searches):
     """Open with :meth:`Store.open`; see the module docstring for the guarantees."""
 
     def __init__(self, uri: str, db: Any) -> None:
@@ -83,6 +74,9 @@ class Store(IndexMaintenance):
         #: Small unindexed tables are searched from an in-memory copy (mmrag.store.exact).
         self.exact = ExactSearch(NODE_COLUMNS, max_rows=indexing.VECTOR_INDEX_MIN_ROWS)
         self.exact_images = ExactSearch(NODE_COLUMNS, max_rows=indexing.VECTOR_INDEX_MIN_ROWS)
+        #: Larger ones through their ANN index, the scope filtered before or after it
+        #: (a column lives in one table of a store, so one searcher serves both).
+        self.ann = AnnSearch()
 
     @classmethod
     def open(
@@ -197,69 +191,6 @@ class Store(IndexMaintenance):
                     on_retry=table.checkout_latest,
                 )
         self.documents.delete(user, sources)
-
-    def vector_search(
-        self,
-        column: str,
-        vector: np.ndarray,
-        *,
-        user: str | None,
-        kinds: Sequence[NodeKind],
-        limit: int,
-        where: str | None = None,
-    ) -> list[Hit]:
-        table, exact = self._vector_table(column)
-        if table is None or column not in table.schema.names:
-            return []
-        scope = self._filter(user, kinds, where)
-        nearest = exact.search(table, column, vector, scope, limit)
-        if nearest is not None:
-            return [Hit(row_to_node(r), 1.0 - distance) for r, distance in nearest]
-        query = (
-            table.search(vector.astype(np.float32), vector_column_name=column)
-            .distance_type("cosine")
-            .where(scope, prefilter=True)
-            .select([*NODE_COLUMNS, "_distance"])
-            .limit(limit)
-        )
-        query = self.search_params.apply(query, limit)
-        return [Hit(row_to_node(r), 1.0 - float(r["_distance"])) for r in query.to_list()]
-
-    def prepare_vector_search(
-        self, *, user: str | None, kinds: Sequence[NodeKind], where: str | None = None
-    ) -> None:
-        """Do what a coming :meth:`vector_search` with this filter can do before its
-        vector exists, so that it runs while the query is embedded."""
-        table = self._nodes_table(required=False)
-        if table is not None:
-            self.exact.prepare(table, self._filter(user, kinds, where))
-
-    def full_text_search(
-        self,
-        text: str,
-        *,
-        user: str | None,
-        kinds: Sequence[NodeKind],
-        limit: int,
-        where: str | None = None,
-    ) -> list[Hit]:
-        table = self._nodes_table(required=False)
-        if table is None or not text.strip():
-            return []
-        query = (
-            table.search(text, query_type="fts", fts_columns="text")
-            .where(self._filter(user, kinds, where), prefilter=True)
-            .limit(limit)
-        )
-        version = int(table.version)
-        if self.exact.holds(version):  # the rows are in memory: ask only which
-            found = query.select(["_score"]).with_row_id(True).to_arrow()
-            rows = self.exact.rows(version, found.column("_rowid").to_numpy())
-            if rows is not None and int(table.version) == version:
-                scores = found.column("_score").to_pylist()
-                return [Hit(row_to_node(r), float(s)) for r, s in zip(rows, scores, strict=True)]
-        query = query.select([*NODE_COLUMNS, "_score"])
-        return [Hit(row_to_node(r), float(r["_score"])) for r in query.to_list()]
 
     def page_texts(
         self, pages: Sequence[tuple[str, int]], *, user: str | None
