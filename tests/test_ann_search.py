@@ -147,21 +147,32 @@ def test_a_commit_between_search_and_read_falls_back(
     corpus: tuple[Store, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Row ids are only valid for the version they came from: when the table moved on
-    between the search and the read of its rows, the prefiltered search answers."""
+    between the search and the read of its rows, one query that searches and reads at
+    once answers."""
     store, rows = corpus
     table = store._nodes_table()
     take = table.take_row_ids
+    commits: list[int] = []
 
     def take_after_a_commit(*args: Any, **kw: Any) -> Any:
-        extra = np.random.default_rng(9).standard_normal((1, DIM)).astype(np.float32)
-        _write(store, _nodes(extra, "bulk", "late"), "bulk")
+        if not commits:
+            extra = np.random.default_rng(9).standard_normal((1, DIM)).astype(np.float32)
+            _write(store, _nodes(extra, "bulk", "late"), "bulk")
+            commits.append(int(table.version))
         return take(*args, **kw)
 
     monkeypatch.setattr(table, "take_row_ids", take_after_a_commit)
-    answered = _spy(monkeypatch)
+    read_search = ann.read_search
+    fallbacks: list[int] = []
+
+    def spy(*args: Any) -> Any:
+        fallbacks.append(1)
+        return read_search(*args)
+
+    monkeypatch.setattr(ann, "read_search", spy)
     query = np.random.default_rng(8).standard_normal(DIM).astype(np.float32)
     hits = store.vector_search("text_vector", query, user=None, kinds=[NodeKind.TEXT], limit=LIMIT)
-    assert answered == [False]
+    assert commits and fallbacks == [1]
     assert [h.node.id for h in hits] == _exact(rows, [""], query)
 
 
@@ -215,3 +226,30 @@ def test_rows_found_before_a_commit_are_not_read_after_it(
     assert read_hits([found]) is None
     hits = store.full_text_search("row 7", user=None, kinds=[NodeKind.TEXT], limit=LIMIT)
     assert hits and all(h.node.user == "" for h in hits)
+
+
+def test_a_users_first_search_needs_no_count_of_their_scope(
+    corpus: tuple[Store, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared corpus admits half the rows, enough for the postfilter whoever asks:
+    it is counted once, and a new user's own scope not at all."""
+    store, rows = corpus
+    table = store._nodes_table()
+    count_rows = table.count_rows
+    counted: list[str | None] = []
+
+    def spy(where: str | None = None) -> int:
+        counted.append(where)
+        return int(count_rows(where))
+
+    monkeypatch.setattr(table, "count_rows", spy)
+    answered = _spy(monkeypatch)
+    query = np.random.default_rng(10).standard_normal(DIM).astype(np.float32)
+    for user, scope in (("alice", ["", "alice"]), ("bulk", ["", "bulk"]), ("carol", [""])):
+        hits = store.vector_search(
+            "text_vector", query, user=user, kinds=[NodeKind.TEXT], limit=LIMIT
+        )
+        assert [h.node.id for h in hits] == _exact(rows, scope, query)
+    assert answered == [True, True, True]
+    filters = [w for w in counted if w is not None]
+    assert len(filters) == 1 and "alice" not in filters[0] and "bulk" not in filters[0]

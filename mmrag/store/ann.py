@@ -8,17 +8,20 @@ store of ``benchmarks/scale.py`` (shared corpus plus one user, text kinds: 47% o
 rows) the prefilter was the largest share of a search: 43 ms as shipped, 16 ms with no
 filter (``benchmarks/scale_breakdown.py``). So when the scope admits a large share of a
 column's vectors, the search over-fetches without the filter, keeps the rows the filter
-admits, and ranks those by their exact distance (the index's are approximate; the
-relevancy score reads them). That is exact for every row it returns: when at least
-``limit`` rows survive, any admitted row nearer than the last one kept would have been
-among the rows fetched. When fewer survive, or the scope admits too small a share for a
-bounded over-fetch, the search is the prefilter one, refined by LanceDB.
+admits, reads their vectors and ranks them by exact distance (the index's are
+approximate, and the relevancy score reads them). That is exact for every row it
+returns: when at least ``limit`` rows survive, any admitted row nearer than the last one
+kept would have been among the rows fetched. When fewer survive, or the scope admits
+too small a share for a bounded over-fetch, the search is the prefilter one, refined by
+LanceDB. Either way it returns row ids (:class:`~mmrag.store.hits.RowHits`): the node
+columns are read afterwards, with other searches' rows.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,8 +52,7 @@ class AnnSearch:
     lives in one table of a store."""
 
     def __init__(self) -> None:
-        #: (column, scope) -> (the table's rows when counted, the share admitted)
-        self._shares: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
+        self._shares: OrderedDict[tuple[str, str], _Share] = OrderedDict()
 
     def search(
         self,
@@ -60,14 +62,17 @@ class AnnSearch:
         scope: str,
         limit: int,
         params: VectorSearchParams,
+        *,
+        within: str | None = None,
     ) -> RowHits:
         """The ``limit`` rows in ``scope`` nearest ``vector``, nearest first, scored by
-        cosine similarity."""
+        cosine similarity. ``within``: a filter admitting part of what ``scope`` admits,
+        the same for many scopes (the shared corpus, for every user's scope): its share
+        is a lower bound of theirs, counted once for all of them."""
         vector = vector.astype(np.float32)
         version = int(table.version)
-        share = self._share(table, column, scope)
-        fetch = math.ceil(OVERFETCH * limit / share) if share > 0 else None
-        if fetch is not None and fetch <= MAX_FETCH_PER_ROW * limit:
+        fetch = self._fetch(table, version, column, limit, scope, within)
+        if fetch is not None:
             found = _postfiltered(table, version, column, vector, scope, limit, fetch, params)
             if found is not None:
                 return found
@@ -80,21 +85,61 @@ class AnnSearch:
             [1.0 - d for d in nearest.column("_distance").to_pylist()],
         )
 
-    def _share(self, table: Any, column: str, scope: str) -> float:
-        """The share of the table's rows ``scope`` admits. Rows without a vector count
-        too (``IS NOT NULL`` on a vector column reads the whole column): the share comes
-        out lower than among vectors, which only makes the over-fetch more generous."""
-        rows = table.count_rows()
+    def _fetch(
+        self, table: Any, version: int, column: str, limit: int, scope: str, within: str | None
+    ) -> int | None:
+        """How many rows a postfiltered search fetches, or None where the prefilter is
+        the faster path. A user's first search does not count its own scope when the
+        shared corpus alone already admits enough (at 1M rows a count costs 2-8 ms)."""
+        share = self._share(table, version, column, scope, count=within is None)
+        if share is None and within is not None:
+            floor = self._share(table, version, column, within)
+            if floor is not None and _fetch_for(floor, limit) is not None:
+                share = floor
+        if share is None:
+            share = self._share(table, version, column, scope)
+        return None if share is None else _fetch_for(share, limit)
+
+    def _share(
+        self, table: Any, version: int, column: str, scope: str, *, count: bool = True
+    ) -> float | None:
+        """The share of the table's rows ``scope`` admits; None when it is not known
+        and ``count`` is off. Rows without a vector count too (``IS NOT NULL`` on a
+        vector column reads the whole column): the share comes out lower than among
+        vectors, which only makes the over-fetch more generous."""
         key = (column, scope)
         kept = self._shares.get(key)
-        if kept is not None and abs(rows - kept[0]) <= RECOUNT_GROWTH * kept[0]:
+        if kept is not None:
             self._shares.move_to_end(key)
-            return kept[1]
+            if kept.version == version:
+                return kept.share
+            if abs(table.count_rows() - kept.rows) <= RECOUNT_GROWTH * kept.rows:
+                kept.version = version
+                return kept.share
+        if not count:
+            return None
+        rows = table.count_rows()
         share = table.count_rows(scope) / rows if rows else 0.0
-        self._shares[key] = (rows, share)
+        self._shares[key] = _Share(version, rows, share)
         while len(self._shares) > SHARES_KEPT:
             self._shares.popitem(last=False)
         return share
+
+
+def _fetch_for(share: float, limit: int) -> int | None:
+    """Rows to over-fetch for ``limit`` in a scope of ``share``; None past the bound."""
+    fetch = math.ceil(OVERFETCH * limit / share) if share > 0 else None
+    return fetch if fetch is not None and fetch <= MAX_FETCH_PER_ROW * limit else None
+
+
+@dataclass(slots=True)
+class _Share:
+    """A scope's share of a table's rows, counted when it held ``rows`` rows."""
+
+    #: The latest version seen without recounting.
+    version: int
+    rows: int
+    share: float
 
 
 def read_search(
@@ -145,9 +190,10 @@ def _postfiltered(
     if len(row_ids) < limit:
         return None
     rows = table.take_row_ids(row_ids).select([column]).with_row_id().to_arrow()
-    # Row ids are only valid for the version they were read at: a commit in between
-    # (another writer compacting) sends the search to the prefilter path.
-    if int(table.version) != version or rows.num_rows != len(row_ids):
+    # Row ids are only valid for the version they were found in. A commit in between
+    # (another writer compacting) is caught where the rows are read (read_hits), which
+    # then searches again; rows gone already send this search to the prefilter path.
+    if rows.num_rows != len(row_ids):
         return None
     distances = _cosine_distances(rows.column(column), vector)
     # Nearest first; equal distances (repeated chunks) in row order, as LanceDB ranks them.

@@ -49,10 +49,12 @@ def read_hits(found: Sequence[Found]) -> list[list[Hit]] | None:
     for table in {id(f.table): f.table for f in pending}.values():
         searches = [f for f in pending if f.table is table]
         version = searches[0].version
-        if any(f.version != version for f in searches) or int(table.version) != version:
+        if any(f.version != version for f in searches):
             return None
         row_ids = sorted({r for f in searches for r in f.row_ids})
         rows = table.take_row_ids(row_ids).select(NODE_COLUMNS).with_row_id().to_list()
+        # Checked after the read, not before: a version seen afterwards that is still
+        # the search's means no commit came between (versions only grow).
         if int(table.version) != version or len(rows) != len(row_ids):
             return None
         nodes |= {(id(table), row.pop("_rowid")): row_to_node(row) for row in rows}

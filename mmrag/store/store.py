@@ -288,7 +288,8 @@ class Store(IndexMaintenance, Searches):
         return self._image_vectors
 
     def _vector_table(self, column: str) -> tuple[Any | None, ExactSearch]:
-        """The table holding ``column`` and its in-memory exact search."""
+        """The table holding ``column`` (``text_vector`` or ``image_vector``) and its
+        in-memory exact search; None when the store has no such table."""
         nodes = self._nodes_table(required=False)
         if column == "image_vector" and (nodes is None or column not in nodes.schema.names):
             return self._image_vectors_table(), self.exact_images
