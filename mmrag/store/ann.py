@@ -20,6 +20,7 @@ columns are read afterwards, with other searches' rows.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,8 @@ class AnnSearch:
 
     def __init__(self) -> None:
         self._shares: OrderedDict[tuple[str, str], _Share] = OrderedDict()
+        # Searches run on several threads at once (a server's, the retriever's workers).
+        self._lock = threading.Lock()
 
     def search(
         self,
@@ -108,9 +111,11 @@ class AnnSearch:
         vector column reads the whole column): the share comes out lower than among
         vectors, which only makes the over-fetch more generous."""
         key = (column, scope)
-        kept = self._shares.get(key)
+        with self._lock:
+            kept = self._shares.get(key)
+            if kept is not None:
+                self._shares.move_to_end(key)
         if kept is not None:
-            self._shares.move_to_end(key)
             if kept.version == version:
                 return kept.share
             if abs(table.count_rows() - kept.rows) <= RECOUNT_GROWTH * kept.rows:
@@ -118,11 +123,14 @@ class AnnSearch:
                 return kept.share
         if not count:
             return None
+        # Counted outside the lock: two threads may both count a new scope, which costs
+        # a count, where waiting would hold up every other scope's searches.
         rows = table.count_rows()
         share = table.count_rows(scope) / rows if rows else 0.0
-        self._shares[key] = _Share(version, rows, share)
-        while len(self._shares) > SHARES_KEPT:
-            self._shares.popitem(last=False)
+        with self._lock:
+            self._shares[key] = _Share(version, rows, share)
+            while len(self._shares) > SHARES_KEPT:
+                self._shares.popitem(last=False)
         return share
 
 
