@@ -10,6 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mmrag.components import Components
+from mmrag.config import load_pipeline
+from mmrag.retrieve import Retriever, candidates
 from mmrag.schema import Node, NodeKind
 from mmrag.store import Store, ann, indexing
 from mmrag.store.hits import Hit, RowHits, read_hits
@@ -253,3 +256,61 @@ def test_a_users_first_search_needs_no_count_of_their_scope(
     assert answered == [True, True, True]
     filters = [w for w in counted if w is not None]
     assert len(filters) == 1 and "alice" not in filters[0] and "bulk" not in filters[0]
+
+
+class _FixedEmbedder:
+    """Embeds every query as one given vector."""
+
+    name = "fixed"
+    dim = DIM
+    max_tokens = 256
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(range(len(text.split())))
+
+    def embed(self, texts: Any, *, is_query: bool = False) -> np.ndarray:
+        return np.stack([self.vector for _ in texts])
+
+
+def test_a_retrieval_whose_table_moves_on_mid_search_searches_again(
+    corpus: tuple[Store, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer commits between the vector search and the read of both lists'
+    rows: the retriever searches again and ranks as it would have."""
+    store, rows = corpus
+    components = Components(load_pipeline("default").model_copy(update={"image_embedder": None}))
+    components.text_embedder = _FixedEmbedder(rows[""][0][7])  # type: ignore[assignment]
+    retriever = Retriever(store, components)
+
+    def ranked() -> list[tuple[str, float]]:
+        return [(i.node.id, i.score) for i in retriever.retrieve("row 7", k=10).items]
+
+    before = ranked()
+    find_vector = store.find_vector
+    commits: list[int] = []
+
+    def find_then_commit(*args: Any, **kw: Any) -> Any:
+        found = find_vector(*args, **kw)
+        late = np.random.default_rng(len(commits)).standard_normal((1, DIM)).astype(np.float32)
+        _write(store, _nodes(late, "bulk", f"late{len(commits)}-"), "bulk")  # out of scope
+        commits.append(1)
+        return found
+
+    monkeypatch.setattr(store, "find_vector", find_then_commit)
+    read_hits_in_candidates = candidates.read_hits
+    reads: list[bool] = []
+
+    def spy(found: Any) -> Any:
+        read = read_hits_in_candidates(found)
+        reads.append(read is not None)
+        return read
+
+    monkeypatch.setattr(candidates, "read_hits", spy)
+    after = ranked()
+    assert [i for i, _ in after] == [i for i, _ in before]
+    # The second search is LanceDB's refined one: its distances differ in the last bits.
+    np.testing.assert_allclose([s for _, s in after], [s for _, s in before], atol=1e-3)
+    assert reads == [False] and len(commits) == 2  # searched again
