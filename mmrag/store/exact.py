@@ -96,6 +96,8 @@ class ExactSearch:
         if vectors is None or limit <= 0:
             return None if vectors is None else []
         query = np.asarray(vector, dtype=np.float32)
+        if not np.any(query):  # no direction to rank by: whatever LanceDB makes of it
+            return None
         # einsum, not BLAS: identical vectors get identical distances (BLAS kernels
         # differ by row position in the last bit), and no BLAS threads to wake (8 ms
         # instead of 0.9 on two busy cores).
