@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
@@ -22,7 +23,11 @@ from typer.testing import CliRunner
 from mmrag import RAG
 from mmrag.cli import app
 from mmrag.errors import ConfigError, StoreError
+from mmrag.schema import NodeKind
+from mmrag.store import Store, indexing
+from mmrag.store.hits import RowHits, read_hits
 from tests.conftest import fast_pipeline
+from tests.test_ann_search import DIM, LIMIT, _exact, _nodes, _write
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto")
@@ -234,3 +239,32 @@ def test_concurrent_writers_on_object_storage(s3_env: str, tmp_path: Path) -> No
     ids = rag.store._nodes_table().search().select(["id"]).limit(None).to_arrow()
     assert sorted(ids.column("id").to_pylist()) == clean_ids
     assert rag.store.files.table.count_rows() == len(clean_ledger)
+
+
+def test_indexed_search_on_object_storage(s3_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paths a large store takes, on S3: the ANN index, the scope applied after its
+    walk (row ids, then the survivors' vectors and rows read by id), and one read of a
+    vector and a BM25 list — each giving what exact search over the scope gives."""
+    monkeypatch.setattr(indexing, "VECTOR_INDEX_MIN_ROWS", 300)
+    store = Store.open(_uri("indexed"))
+    store.create_nodes_table(DIM, None)
+    rng = np.random.default_rng(4)
+    rows = {}
+    for user, prefix, n in (("", "s", 400), ("alice", "a", 30)):
+        vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+        _write(store, _nodes(vectors, user, prefix), user)
+        rows[user] = (vectors, [f"{prefix}{i}" for i in range(n)])
+    store.refresh_indexes()
+    store.exact.max_rows = 0  # searched through the index, as a large table is
+    for query in rng.standard_normal((3, DIM)).astype(np.float32):
+        hits = store.vector_search(
+            "text_vector", query, user="alice", kinds=[NodeKind.TEXT], limit=LIMIT
+        )
+        assert [h.node.id for h in hits] == _exact(rows, ["", "alice"], query)
+    found = [
+        store.find_vector("text_vector", rows[""][0][7], user=None, kinds=[NodeKind.TEXT], limit=5),
+        store.find_full_text("row 7", user=None, kinds=[NodeKind.TEXT], limit=5),
+    ]
+    assert all(isinstance(f, RowHits) for f in found)
+    read = read_hits(found)
+    assert read is not None and read[0][0].node.id == "s7" == read[1][0].node.id
