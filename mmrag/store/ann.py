@@ -19,6 +19,7 @@ columns are read afterwards, with other searches' rows.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import OrderedDict
@@ -193,7 +194,7 @@ def _postfiltered(
         .limit(fetch)
     )
     # The exact distances below replace LanceDB's refine step.
-    query = VectorSearchParams(nprobes=params.nprobes, ef=params.ef).apply(query, fetch)
+    query = dataclasses.replace(params, refine_factor=None).apply(query, fetch)
     row_ids = query.to_arrow().column("_rowid").to_pylist()
     if len(row_ids) < limit:
         return None

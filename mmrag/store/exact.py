@@ -85,6 +85,9 @@ class ExactSearch:
     ) -> list[tuple[dict[str, Any], float]] | None:
         """The ``limit`` nearest rows (node columns, cosine distance) that ``where``
         admits, or ``None`` when LanceDB must search (see the class docstring)."""
+        query = np.asarray(vector, dtype=np.float32)
+        if not np.any(query):  # no direction to rank by: whatever LanceDB makes of it
+            return None
         version = int(table.version)
         admitted = self._admitted(table, version, where)
         snapshot = self._snapshot
@@ -95,9 +98,6 @@ class ExactSearch:
         vectors = snapshot.vectors.get(column)
         if vectors is None or limit <= 0:
             return None if vectors is None else []
-        query = np.asarray(vector, dtype=np.float32)
-        if not np.any(query):  # no direction to rank by: whatever LanceDB makes of it
-            return None
         # einsum, not BLAS: identical vectors get identical distances (BLAS kernels
         # differ by row position in the last bit), and no BLAS threads to wake (8 ms
         # instead of 0.9 on two busy cores).
