@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mmrag.errors import ConfigError
 from mmrag.models.relevance.calibrated import relevancy
-from mmrag.models.relevance.lexical import coverages, reference_matches, references, terms
+from mmrag.models.relevance.lexical import (
+    _terms_among,
+    coverages,
+    reference_matches,
+    references,
+    terms,
+)
 from mmrag.retrieve.calibration import fit, fit_ranking_weights
 
 
@@ -36,6 +44,27 @@ def test_coverage_prefers_the_passage_with_every_term() -> None:
     # passage naming only the company scores no more than the one naming only capital.
     assert weighted[0] == pytest.approx(weighted[3])
     assert weighted[2] == 0.0
+
+
+# Words whose endings the stemmer strips, or nearly (plurals of -s/-x/-z/-y words,
+# possessives, stop words, short words), among plain ones.
+_WORD_TEXT = """chart charts chart's company companies box boxes bus buses class classes glass
+    its is as us ies series news 2015 fy2015 3.5 don't analysis analyses city cities sale
+    sales process processes yes es s x xes axes quiz quizzes tie ties pies dies user users
+    user's the of what how many report"""
+_WORDS = st.sampled_from(_WORD_TEXT.split())
+
+
+@given(
+    st.lists(_WORDS | st.text("abcesiyxz'", max_size=7), max_size=8),
+    st.lists(_WORDS | st.text("abcesiyxz' ", max_size=9), max_size=30),
+)
+def test_coverage_finds_exactly_the_terms_both_hold(
+    question: list[str], passage: list[str]
+) -> None:
+    wanted = terms(" ".join(question))
+    text = " ".join(passage)
+    assert _terms_among(text, wanted) == wanted & terms(text)
 
 
 def test_coverage_of_a_question_without_content_terms_is_zero() -> None:

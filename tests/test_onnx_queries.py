@@ -52,6 +52,14 @@ def test_queries_on_onnx_match_torch_float32(cache: Path) -> None:
     assert not list(cache.glob("*.partial"))
 
 
+def test_mean_pooling_in_numpy_is_the_models_own(cache: Path) -> None:
+    encoder = _embedder()._loaded.onnx
+    assert encoder is not None and encoder._numpy_mean  # MiniLM: mean, then normalise
+    fast = encoder.encode(QUESTIONS[:1])
+    encoder._numpy_mean = False  # the model's own Pooling and Normalize modules
+    np.testing.assert_allclose(encoder.encode(QUESTIONS[:1]), fast, atol=1e-6)
+
+
 def test_documents_and_query_batches_stay_on_torch(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
