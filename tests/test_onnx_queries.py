@@ -5,6 +5,7 @@ clear fallback or error when ONNX cannot be used."""
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,26 @@ def test_documents_and_query_batches_stay_on_torch(
     monkeypatch.setattr(onnx_queries.OnnxQueryEncoder, "encode", refuse)
     assert embedder.embed(QUESTIONS[:2], is_query=True).shape == (2, 384)
     assert embedder.embed(QUESTIONS[:1]).shape == (1, 384)
+
+
+def test_queries_and_document_batches_from_many_threads(cache: Path) -> None:
+    # A server embeds several users' queries at once, and an ingest's batches beside them.
+    embedder = _embedder()
+    want = {q: embedder.embed([q], is_query=True) for q in QUESTIONS}
+    documents = [f"Passage {i} about revenue, users and figures." for i in range(16)]
+    want_documents = embedder.embed(documents)
+
+    def queries(round_: int) -> bool:
+        return all(
+            np.allclose(embedder.embed([q], is_query=True), want[q], atol=1e-6)
+            for q in QUESTIONS * 5
+        )
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        batches = pool.submit(lambda: [embedder.embed(documents) for _ in range(3)])
+        assert all(pool.map(queries, range(4)))
+        for got in batches.result():
+            np.testing.assert_allclose(got, want_documents, atol=1e-5)
 
 
 def test_the_export_is_reused_and_a_broken_one_written_again(

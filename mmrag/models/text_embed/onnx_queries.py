@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +43,31 @@ _TOLERANCE = 1e-4
 class OnnxQueryEncoder:
     """Embeds texts like ``model.encode_query`` would, with the transformer on ONNX Runtime."""
 
-    def __init__(self, model: Any, session: Any, input_names: list[str]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        session: Any,
+        input_names: list[str],
+        tokenizer_lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
         self._model = model
         self._session = session
         self._input_names = input_names
         self._numpy_mean = _plain_mean_pooling(model)
+        # The tokenizer is the torch model's too, and a Hugging Face fast tokenizer used
+        # from two threads at once can fail ("Already borrowed"); the session is
+        # thread-safe, so only tokenising waits.
+        self._tokenizer_lock = tokenizer_lock or nullcontext()
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        features = self._model.preprocess(texts)
+        with self._tokenizer_lock:
+            features = self._model.preprocess(texts)
         inputs = {name: features[name].numpy() for name in self._input_names}
         (tokens,) = self._session.run(None, inputs)
         if self._numpy_mean:
-            # Every torch op hands the GIL back and waits to take it again: with the
-            # retrieval's worker threads busy in Python, torch's three pooling ops took
-            # up to 130 ms where numpy takes 0.01 (benchmarks/retrieval.py's latency).
+            # Every torch op hands the GIL back and waits to take it again: beside a
+            # thread busy in Python (the retrieval's searches run on such threads),
+            # torch's three pooling ops took 134 ms where numpy takes 0.01.
             mask = inputs["attention_mask"][..., None].astype(np.float32)
             vectors = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         else:
@@ -84,10 +96,16 @@ def _plain_mean_pooling(model: Any) -> bool:
     return bool(config.get("pooling_mode") == "mean" and config.get("include_prompt", True))
 
 
-def load_onnx_encoder(model: Any, cache_dir: Path | None = None) -> OnnxQueryEncoder:
+def load_onnx_encoder(
+    model: Any,
+    cache_dir: Path | None = None,
+    tokenizer_lock: AbstractContextManager[Any] | None = None,
+) -> OnnxQueryEncoder:
     """Export ``model``'s transformer to ONNX (or reuse the cached export) and check it.
 
-    Call it while ``model`` still holds its float32 weights. Raises :class:`OnnxUnavailableError`
+    Call it while ``model`` still holds its float32 weights. ``tokenizer_lock`` is held
+    while a query is tokenised: whatever else uses the model's tokenizer should hold it
+    too. Raises :class:`OnnxUnavailableError`
     saying why when this model cannot run on ONNX Runtime.
     """
     try:
@@ -109,7 +127,7 @@ def load_onnx_encoder(model: Any, cache_dir: Path | None = None) -> OnnxQueryEnc
             session = _session(onnxruntime, path)
         except Exception as exc:
             raise OnnxUnavailableError(f"ONNX Runtime cannot load its export ({exc})") from exc
-    encoder = OnnxQueryEncoder(model, session, input_names)
+    encoder = OnnxQueryEncoder(model, session, input_names, tokenizer_lock)
     _check_agrees(model, encoder)
     return encoder
 

@@ -122,7 +122,7 @@ class SentenceTransformerEmbedder:
         if wanted == "torch" or (wanted == "auto" and self.config.device != "cpu"):
             return None
         try:
-            return load_onnx_encoder(model)
+            return load_onnx_encoder(model, tokenizer_lock=self._lock)
         except OnnxUnavailableError as exc:
             if wanted == "onnx":
                 raise ModelError(
