@@ -48,13 +48,24 @@ def test_queries_on_onnx_match_torch_float32(cache: Path) -> None:
         want = torch_fp32.embed([question], is_query=True)
         assert got.shape == (1, 384) and got.dtype == np.float32
         assert float(got[0] @ want[0]) > 0.99999
-    assert embedder._loaded.onnx is not None
+    assert embedder._onnx is not None
     assert len(list(cache.glob("*.onnx"))) == 1
     assert not list(cache.glob("*.partial"))
 
 
+def test_embedding_documents_opens_no_session(cache: Path) -> None:
+    # An ingest (or a Ray worker) never embeds a single query: it exports, once per
+    # machine, but does not hold a session's copy of the weights.
+    embedder = _embedder()
+    assert embedder.embed(["Hedgehogs roll into a ball."]).shape == (1, 384)
+    assert embedder._loaded.export is not None and embedder._loaded.export.path.exists()
+    assert "_onnx" not in embedder.__dict__
+    embedder.embed([QUESTIONS[0]], is_query=True)
+    assert embedder.__dict__["_onnx"] is not None
+
+
 def test_mean_pooling_in_numpy_is_the_models_own(cache: Path) -> None:
-    encoder = _embedder()._loaded.onnx
+    encoder = _embedder()._onnx
     assert encoder is not None and encoder._numpy_mean  # MiniLM: mean, then normalise
     fast = encoder.encode(QUESTIONS[:1])
     encoder._numpy_mean = False  # the model's own Pooling and Normalize modules
@@ -65,7 +76,7 @@ def test_documents_and_query_batches_stay_on_torch(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     embedder = _embedder()
-    assert embedder._loaded.onnx is not None
+    assert embedder._onnx is not None
 
     def refuse(self: Any, texts: list[str]) -> np.ndarray:
         raise AssertionError("a batch went to ONNX Runtime")
@@ -110,12 +121,15 @@ def test_the_export_is_reused_and_a_broken_one_written_again(
     with monkeypatch.context() as patch:
         patch.setattr(torch.onnx, "export", no_export)
         again = _embedder()
-        assert again._loaded.onnx is not None
+        assert again._onnx is not None
         np.testing.assert_allclose(again.embed([QUESTIONS[0]], is_query=True), want, atol=1e-6)
 
     path.write_bytes(b"not an onnx file")  # e.g. a disk that filled up mid-copy
-    mended = _embedder()
-    assert mended._loaded.onnx is not None
+    broken = _embedder()
+    np.testing.assert_allclose(broken.embed([QUESTIONS[0]], is_query=True), want, atol=1e-3)
+    assert broken._onnx is None and not path.exists()  # torch this time
+    mended = _embedder()  # the next process to load the model exports it again
+    assert mended._onnx is not None
     np.testing.assert_allclose(mended.embed([QUESTIONS[0]], is_query=True), want, atol=1e-6)
     assert path.stat().st_size > 1_000_000
 
@@ -132,7 +146,7 @@ def test_an_export_that_disagrees_with_torch_is_not_used(
 
     monkeypatch.setattr(onnx_queries.OnnxQueryEncoder, "encode", off)
     embedder = _embedder()
-    assert embedder._loaded.onnx is None  # auto: torch embeds the queries
+    assert embedder._onnx is None  # auto: torch embeds the queries
     torch_fp32 = _embedder(query_runtime="torch", precision="float32")
     assert (
         float(
@@ -142,7 +156,7 @@ def test_an_export_that_disagrees_with_torch_is_not_used(
         > 0.999
     )
     with pytest.raises(ModelError, match=r"query_runtime 'onnx'.*differs from torch"):
-        _ = _embedder(query_runtime="onnx")._loaded
+        _embedder(query_runtime="onnx").embed([QUESTIONS[1]], is_query=True)
 
 
 def test_without_onnxruntime_auto_uses_torch_and_onnx_is_a_clear_error(
@@ -151,7 +165,7 @@ def test_without_onnxruntime_auto_uses_torch_and_onnx_is_a_clear_error(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
     embedder = _embedder()
     assert embedder.embed([QUESTIONS[0]], is_query=True).shape == (1, 384)
-    assert embedder._loaded.onnx is None
+    assert embedder._onnx is None
     with pytest.raises(ModelError, match=r"query_runtime 'onnx'.*onnxruntime is not installed"):
         _ = _embedder(query_runtime="onnx")._loaded
 
@@ -164,7 +178,7 @@ def test_an_unwritable_cache_falls_back_to_torch(
     monkeypatch.setenv("MMRAG_CACHE_DIR", str(blocker))
     embedder = _embedder()
     assert embedder.embed([QUESTIONS[0]], is_query=True).shape == (1, 384)
-    assert embedder._loaded.onnx is None
+    assert embedder._onnx is None
     with pytest.raises(ModelError, match=r"cannot be written.*MMRAG_CACHE_DIR"):
         _ = _embedder(query_runtime="onnx")._loaded
 

