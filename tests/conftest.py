@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +20,11 @@ from mmrag.config import PipelineConfig
 
 # Tests never reach a model hub: a missing model must fail at once, not after retries.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The query embedder's ONNX export goes to a cache of the test session's own, not the
+# user's ~/.cache (tests of the export itself use one per test).
+if "MMRAG_CACHE_DIR" not in os.environ:
+    os.environ["MMRAG_CACHE_DIR"] = tempfile.mkdtemp(prefix="mmrag-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["MMRAG_CACHE_DIR"], ignore_errors=True)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
