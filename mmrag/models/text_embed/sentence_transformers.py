@@ -129,8 +129,10 @@ class SentenceTransformerEmbedder:
             return None
 
     @cached_property
+    @timed_load
     def _onnx(self) -> OnnxQueryEncoder | None:
-        """What embeds single queries, when the model runs on ONNX Runtime."""
+        """What embeds single queries, when the model runs on ONNX Runtime (opened at
+        the first query: loading, not retrieval, in the timings)."""
         export = self._loaded.export
         if export is None:
             return None
