@@ -85,6 +85,8 @@ def latency_figures(
         "mean_ms": _ms(statistics.fmean(seconds)),
         "stages_median_ms": {k: _ms(statistics.median(v)) for k, v in stages.items()},
         "load_average_1m": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        # onnx or torch (mmrag.models.text_embed.onnx_queries): which one these figures are.
+        "query_runtime": getattr(retriever.components.text_embedder, "query_runtime", None),
     }
     if rankings is not None:
         figures["rankings"] = _record_or_compare(rankings, ranked)

@@ -48,7 +48,8 @@ def test_queries_on_onnx_match_torch_float32(cache: Path) -> None:
         want = torch_fp32.embed([question], is_query=True)
         assert got.shape == (1, 384) and got.dtype == np.float32
         assert float(got[0] @ want[0]) > 0.99999
-    assert embedder._onnx is not None
+    assert embedder._onnx is not None and embedder.query_runtime == "onnx"
+    assert torch_fp32.query_runtime == "torch"
     assert len(list(cache.glob("*.onnx"))) == 1
     assert not list(cache.glob("*.partial"))
 

@@ -69,6 +69,12 @@ class SentenceTransformerEmbedder:
         # The window counts the special tokens ([CLS], [SEP]) the model adds itself.
         return int(self._model.max_seq_length) - 2
 
+    @property
+    def query_runtime(self) -> str:
+        """What embeds a single query in this process: ``onnx`` or ``torch`` (loads the
+        model, and opens the ONNX session, when not done yet)."""
+        return "onnx" if self._onnx is not None else "torch"
+
     def tokenize(self, text: str) -> list[int]:
         ids: list[int] = self._model.tokenizer.encode(
             text, add_special_tokens=False, truncation=False, verbose=False
