@@ -51,9 +51,6 @@ DEFAULT_STORE = os.environ.get("MMRAG_STORE", ".mmrag")
 _SCHEMA_VERSION = 1
 #: Pipeline parts whose change makes stored vectors incomparable with new ones.
 _VECTOR_KEYS = ("text_embedder", "image_embedder")
-#: Embedder settings that change how a query is computed, not the vectors in a store (the
-#: ONNX and torch query paths agree to cosine 0.99998): a store opens under either.
-_RUNTIME_SETTINGS = frozenset({"query_runtime"})
 
 
 @dataclass(slots=True)
@@ -418,7 +415,9 @@ def _stored_pipeline(uri: str, stored: Any, source: str | None) -> PipelineConfi
 def _check_compatible(uri: str, stored: dict[str, Any], config: PipelineConfig) -> None:
     current = config.model_dump(mode="json")
     for key in _VECTOR_KEYS:
-        if _vector_settings(stored.get(key)) != _vector_settings(current.get(key)):
+        backend = getattr(config, key)
+        query_only = backend.query_only_settings if backend is not None else frozenset()
+        if _without(stored.get(key), query_only) != _without(current.get(key), query_only):
             raise StoreError(
                 f"store {uri} was built with {key} {stored.get(key)}, but pipeline "
                 f"'{config.name}' uses {current.get(key)}; their vectors cannot be mixed. "
@@ -426,10 +425,10 @@ def _check_compatible(uri: str, stored: dict[str, Any], config: PipelineConfig) 
             )
 
 
-def _vector_settings(embedder: Any) -> Any:
-    if not isinstance(embedder, dict):
-        return embedder
-    return {k: v for k, v in embedder.items() if k not in _RUNTIME_SETTINGS}
+def _without(settings: Any, names: frozenset[str]) -> Any:
+    if not isinstance(settings, dict):
+        return settings
+    return {k: v for k, v in settings.items() if k not in names}
 
 
 def _dir_size(path: Path) -> int:

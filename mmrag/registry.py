@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -28,6 +28,10 @@ class BackendConfig(BaseModel):
     """Base of every backend config: ``type`` picks the registered backend."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Settings that change how a query is computed, not what an embedder stores: a
+    #: store opens under any value of these (mmrag.api compares the rest).
+    query_only_settings: ClassVar[frozenset[str]] = frozenset()
 
     type: str
 

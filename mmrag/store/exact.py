@@ -199,15 +199,12 @@ def _distances(vectors: _Vectors, keep: np.ndarray, query: np.ndarray) -> np.nda
     # einsum, not BLAS: identical vectors get identical distances (BLAS kernels differ
     # by row position in the last bit), and no BLAS threads to wake (8 ms instead of
     # 0.9 on two busy cores).
-    if 2 * keep.size < len(vectors.rows):
-        matrix, norms = vectors.matrix[keep], vectors.norms[keep]
-        dots = np.einsum("ij,j->i", matrix, query)
-        distances: np.ndarray = np.float32(1.0) - dots / (norms * np.linalg.norm(query))
-        return distances
-    dots = np.einsum("ij,j->i", vectors.matrix, query)
-    distances = np.float32(1.0) - dots / (vectors.norms * np.linalg.norm(query))
-    kept: np.ndarray = distances[keep]
-    return kept
+    few = 2 * keep.size < len(vectors.rows)
+    matrix = vectors.matrix[keep] if few else vectors.matrix
+    norms = vectors.norms[keep] if few else vectors.norms
+    dots = np.einsum("ij,j->i", matrix, query)
+    distances: np.ndarray = np.float32(1.0) - dots / (norms * np.linalg.norm(query))
+    return distances if few else distances[keep]
 
 
 def _near_ties(distances: np.ndarray, vectors: np.ndarray) -> bool:

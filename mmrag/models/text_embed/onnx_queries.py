@@ -146,14 +146,17 @@ def export_for_queries(model: Any, cache_dir: Path | None = None) -> OnnxExport:
     if not _installed("onnxruntime"):
         raise OnnxUnavailableError("onnxruntime is not installed")
     _check_layout(model)
-    input_names = _input_names(model)
+    import torch
+
+    features = model.preprocess([_PROBE])
+    inputs = {name: value for name, value in features.items() if isinstance(value, torch.Tensor)}
     path = (cache_dir or default_cache_dir()) / "onnx" / f"{_fingerprint(model)}.onnx"
     if not path.exists():
-        _export(model, input_names, path)
+        _export(model, inputs, path)
     probe = model.encode_query(
         [_PROBE], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
     )
-    return OnnxExport(path, input_names, np.asarray(probe, dtype=np.float32))
+    return OnnxExport(path, list(inputs), np.asarray(probe, dtype=np.float32))
 
 
 def _installed(module: str) -> bool:
@@ -195,13 +198,6 @@ def _check_layout(model: Any) -> None:
         raise OnnxUnavailableError("it has prompts")
 
 
-def _input_names(model: Any) -> list[str]:
-    import torch
-
-    features = model.preprocess([_PROBE])
-    return [k for k, v in features.items() if isinstance(v, torch.Tensor)]
-
-
 def _fingerprint(model: Any) -> str:
     """Names the export by what it computes: the weights, the model's config, the export
     format and the torch that wrote it. Hashing 22M MiniLM weights takes ~0.1 s."""
@@ -222,12 +218,15 @@ def _fingerprint(model: Any) -> str:
     return digest.hexdigest()[:32]
 
 
-def _export(model: Any, input_names: list[str], path: Path) -> None:
+def _export(model: Any, example: dict[str, Any], path: Path) -> None:
+    """Export the transformer, traced on ``example`` (the probe's tokenised tensors)."""
     try:
         import onnx  # noqa: F401  (torch.onnx writes the file through it)
         import torch
     except ImportError as exc:
         raise OnnxUnavailableError("the onnx package is not installed") from exc
+
+    input_names = list(example)
 
     class Forward(torch.nn.Module):
         def __init__(self, transformer: torch.nn.Module) -> None:
@@ -239,8 +238,6 @@ def _export(model: Any, input_names: list[str], path: Path) -> None:
             hidden: torch.Tensor = output.last_hidden_state
             return hidden
 
-    features = model.preprocess([_PROBE])
-    example = tuple(features[name] for name in input_names)
     axes = {name: {0: "batch", 1: "tokens"} for name in [*input_names, "token_embeddings"]}
     # Written beside its final name and renamed: two processes exporting at once each
     # rename a whole file, and a crash leaves no half-written one under the final name.
@@ -259,7 +256,7 @@ def _export(model: Any, input_names: list[str], path: Path) -> None:
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 Forward(model[0].auto_model).eval(),
-                example,
+                tuple(example.values()),
                 partial,
                 input_names=input_names,
                 output_names=["token_embeddings"],
