@@ -208,10 +208,15 @@ def _reachable(backend: BackendConfig) -> str | None:
             base = f"http://{base}"
         return _http_check(f"{base.rstrip('/')}/api/tags", None, data.get("model"))
     if backend.type == "llama-cpp":
+        from mmrag.models.mllm import bundled
         from mmrag.models.mllm.llama_cpp import resolve_gguf
 
+        model = str(data.get("model"))
+        if model.lower() in bundled.bundled_names():
+            # Without joining a split model's parts: the doctor only looks.
+            return bundled.problem(model)
         try:
-            resolve_gguf(str(data.get("model")))
+            resolve_gguf(model)
         except MmragError as exc:
             return str(exc)
     return None

