@@ -67,7 +67,7 @@ _PACKAGES = [
 ]
 
 #: Model seams of a pipeline, by the attribute path that holds each backend's config.
-_SEAMS = ("text_embedder", "image_embedder", "ocr", "summarizer", "generator")
+_SEAMS = ("text_embedder", "second_embedder", "image_embedder", "ocr", "summarizer", "generator")
 
 
 @dataclass(slots=True)
@@ -145,7 +145,7 @@ def pipeline_problems(config: PipelineConfig) -> list[str]:
                 f"{seam} '{backend.type}' needs {', '.join(missing)} ({install_hint(extra)})"
             )
             continue
-        problem = _reachable(backend) or hub_model_problem(backend)
+        problem = _reachable(backend) or _download_problem(backend)
         if problem:
             problems.append(f"{seam} '{backend.type}': {problem}")
     return problems
@@ -155,7 +155,7 @@ def _backends(config: PipelineConfig) -> list[tuple[str, BackendConfig]]:
     """Every model backend ``config`` would load, with the setting that names it."""
     found: list[tuple[str, BackendConfig]] = []
     for seam in _SEAMS:
-        backend: BackendConfig | None = getattr(config, seam)
+        backend: BackendConfig | None = getattr(config, seam, None)
         if backend is not None:
             found.append((seam, backend))
     if config.retrieval.scorer is not None:
@@ -192,6 +192,19 @@ def _bundled_models() -> list[ComponentCheck]:
         detail = "bundled, offline" if present else f"{install_hint('local')} (for {package})"
         checks.append(ComponentCheck(label, present, detail))
     return checks
+
+
+def _download_problem(backend: BackendConfig) -> str | None:
+    """Why ``backend``'s model would have to be downloaded (None when it is here). A
+    bundled split embedder needs its part packages, unless the hub's copy is cached."""
+    if backend.type == "sentence-transformers":
+        from mmrag.models.text_embed import bundled
+
+        model = str(getattr(backend, "model", ""))
+        if bundled.is_bundled(model):
+            missing = bundled.problem(model)  # without joining: the doctor only looks
+            return missing if missing and hub_model_problem(backend) else None
+    return hub_model_problem(backend)
 
 
 def _reachable(backend: BackendConfig) -> str | None:

