@@ -50,7 +50,7 @@ DEFAULT_STORE = os.environ.get("MMRAG_STORE", ".mmrag")
 
 _SCHEMA_VERSION = 1
 #: Pipeline parts whose change makes stored vectors incomparable with new ones.
-_VECTOR_KEYS = ("text_embedder", "image_embedder")
+_VECTOR_KEYS = ("text_embedder", "second_embedder", "image_embedder")
 
 
 @dataclass(slots=True)
@@ -60,6 +60,8 @@ class StoreStats:
     text_embedder: str
     image_embedder: str | None
     files: int
+    #: The second text embedder whose vectors the store keeps, if any.
+    second_embedder: str | None = None
     nodes: dict[str, int] = field(default_factory=dict)
     version: int = 0
     indexes: list[str] = field(default_factory=list)
@@ -73,6 +75,7 @@ class StoreStats:
             "pipeline": self.pipeline,
             "text_embedder": self.text_embedder,
             "image_embedder": self.image_embedder,
+            "second_embedder": self.second_embedder,
             "files": self.files,
             "nodes": self.nodes,
             "total_nodes": sum(self.nodes.values()),
@@ -353,6 +356,7 @@ class RAG(AsyncVerbs):
             pipeline=self.config.name,
             text_embedder=meta.get("text_embedder", self.config.text_embedder.type),
             image_embedder=meta.get("image_embedder"),
+            second_embedder=meta.get("second_embedder"),
             files=self.store.files.count(read_scope(user)),
             nodes=self.store.count(user=user),
             version=self.store.version(),
@@ -371,7 +375,10 @@ class RAG(AsyncVerbs):
         """Create the nodes table for this pipeline's embedders and record the pipeline."""
         text = self.components.text_embedder
         image = self.components.image_embedder
-        self.store.create_nodes_table(text.dim, image.dim if image else None)
+        second = self.components.second_embedder
+        self.store.create_nodes_table(
+            text.dim, image.dim if image else None, second.dim if second else None
+        )
         meta = self.store.meta()
         updates: dict[str, Any] = {
             "pipeline": self.config.model_dump(mode="json"),
@@ -383,6 +390,8 @@ class RAG(AsyncVerbs):
                 "created_at": datetime.now(UTC).isoformat(),
                 "text_embedder": text.name,
                 "text_dim": text.dim,
+                "second_embedder": second.name if second else None,
+                "second_dim": second.dim if second else None,
                 "image_embedder": image.name if image else None,
                 "image_dim": image.dim if image else None,
             }

@@ -25,6 +25,11 @@ class Components:
         return text_embedders.create(self.config.text_embedder)
 
     @cached_property
+    def second_embedder(self) -> TextEmbedder | None:
+        cfg = self.config.second_embedder
+        return text_embedders.create(cfg) if cfg is not None else None
+
+    @cached_property
     def image_embedder(self) -> ImageEmbedder | None:
         cfg = self.config.image_embedder
         return image_embedders.create(cfg) if cfg is not None else None

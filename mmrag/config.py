@@ -270,6 +270,11 @@ class PipelineConfig(_Section):
     text_embedder: TextEmbedderConfig = Field(
         default_factory=lambda: text_embedders.parse({"type": "sentence-transformers"})
     )
+    #: A second text embedder whose similarity to the query enters the relevancy score
+    #: (features ``second_*``); its vectors are stored at ingest beside the first's, so a
+    #: query embeds once more and reads the candidates' vectors instead of embedding them.
+    #: It does not find candidates: the first embedder and BM25 do.
+    second_embedder: TextEmbedderConfig | None = None
     image_embedder: ImageEmbedderConfig | None = Field(
         default_factory=lambda: image_embedders.parse({"type": "efficientnet-lite0"})
     )
@@ -288,6 +293,8 @@ class PipelineConfig(_Section):
         """Hash of the settings that shape stored nodes; a change re-ingests files."""
         keys = ("text_embedder", "image_embedder", "ocr", "summarizer", "chunking", "ingest")
         payload = self.model_dump(mode="json", include=set(keys))
+        if self.second_embedder is not None:  # absent: the fingerprint of stores before it
+            payload["second_embedder"] = self.second_embedder.model_dump(mode="json")
         payload["ingest"].pop("commit_every", None)
         # Limits added later count only once changed: upgrading must not re-ingest a store.
         for key in _LATER_INGEST_LIMITS:

@@ -73,6 +73,8 @@ class Node:
     image_id: str | None = None
     user: str = SHARED_USER
     text_vector: np.ndarray | None = None
+    #: The pipeline's second text embedder's vector (``second_embedder``), if it has one.
+    second_vector: np.ndarray | None = None
     image_vector: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 

@@ -17,6 +17,7 @@ from mmrag.components import Components
 from mmrag.errors import MmragError
 from mmrag.ingest.document import DocImage, LoadedDocument, TextBlock
 from mmrag.models.summarize import ImageContext
+from mmrag.models.text_embed import TextEmbedder
 from mmrag.schema import Node, NodeKind, make_node_id
 from mmrag.store.documents import DocumentRow
 from mmrag.timing import StageTimer
@@ -84,26 +85,34 @@ class Enricher:
         texts = [n for n in out.nodes if n.text and n.kind != NodeKind.IMAGE]
         stage(f"embedding {len(texts)} chunks")
         with self.timer.stage("text_embedding"):
-            vectors = self._embed([n.text for n in texts], on_step)
+            vectors = self._embed(self.c.text_embedder, [n.text for n in texts], on_step)
         for node, vector in zip(texts, vectors, strict=True):
             node.text_vector = vector
+        if (second := self.c.second_embedder) is not None:
+            stage(f"second embedding of {len(texts)} chunks ({second.name})")
+            with self.timer.stage("second_embedding"):
+                vectors = self._embed(second, [n.text for n in texts], on_step)
+            for node, vector in zip(texts, vectors, strict=True):
+                node.second_vector = vector
         for node in out.nodes:
             out.nodes_per_source[node.source] = out.nodes_per_source.get(node.source, 0) + 1
         out.documents = [_document_row(p, out.nodes) for p in docs]
         return out
 
-    def _embed(self, texts: list[str], on_step: StepCallback | None) -> np.ndarray:
+    def _embed(
+        self, embedder: TextEmbedder, texts: list[str], on_step: StepCallback | None
+    ) -> np.ndarray:
         """Text vectors, computed a slice at a time so that progress can be shown: a
         group of files used to sit at "0 files done" for the whole of its embedding."""
         if on_step is None or len(texts) <= _EMBED_STEP:
-            vectors = self.c.text_embedder.embed(texts)
+            vectors = embedder.embed(texts)
             if on_step is not None:
                 on_step(len(texts), len(texts))
             return vectors
         parts = []
         on_step(0, len(texts))
         for start in range(0, len(texts), _EMBED_STEP):
-            parts.append(self.c.text_embedder.embed(texts[start : start + _EMBED_STEP]))
+            parts.append(embedder.embed(texts[start : start + _EMBED_STEP]))
             on_step(min(start + _EMBED_STEP, len(texts)), len(texts))
         return np.concatenate(parts)
 

@@ -5,7 +5,8 @@
 - ``image_vector``: a query image's features against images;
 - ``text_image``: the query text in the image space, when the image embedder is
   cross-modal (CLIP, SigLIP), or else through the store's fitted map (``mmrag align``);
-- documents: whole documents ranked by TF-IDF and/or BM25 (which report is this about?).
+- documents: whole documents ranked by TF-IDF and/or BM25 (which report is this about?);
+- with a second text embedder, its cosine for each text candidate (read, not searched).
 
 What does not need the query's embedding (BM25, the documents, the vector search's
 filter) runs on worker threads while the query is embedded: LanceDB and torch release
@@ -89,6 +90,7 @@ class CandidateSearch:
                 ]
             found.lists["text_vector"], found.lists["full_text"] = read
             found.documents = documents.result()
+            found.second_similarity = self._second_similarity(query, found)
         embedder = self.components.image_embedder
         if embedder is not None and filters.allows(NodeKind.IMAGE):
             if image is not None:
@@ -129,6 +131,21 @@ class CandidateSearch:
                 if relevancy is not None:
                     found.text_image_relevancy = [float(p) for p in relevancy]
         return found
+
+    def _second_similarity(self, query: str, found: Candidates) -> dict[str, float]:
+        """The second text embedder's cosine of the query and each text candidate, from
+        the candidates' stored vectors (one read, one more query embedding)."""
+        second = self.components.second_embedder
+        if second is None:
+            return {}
+        ids = [h.node.id for name in ("text_vector", "full_text") for h in found.lists[name]]
+        stored = self.store.second_vectors(ids)
+        if not stored:
+            return {}
+        query_vector = second.embed([query], is_query=True)[0]
+        keys = list(stored)
+        cosines = np.stack([stored[k] for k in keys]) @ query_vector
+        return dict(zip(keys, (float(c) for c in cosines), strict=True))
 
     def _documents_and_filter(
         self, query: str, user: str | None, kinds: list[NodeKind], filters: SearchFilter

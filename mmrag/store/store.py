@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from mmrag.errors import StoreError
@@ -46,6 +47,7 @@ from mmrag.store.tables import (
     META_SCHEMA,
     NODE_COLUMNS,
     NODES,
+    SECOND_VECTOR,
     image_vectors_schema,
     nodes_schema,
     nodes_to_table,
@@ -137,12 +139,21 @@ class Store(IndexMaintenance, Searches):
     def has_nodes(self) -> bool:
         return self._nodes_table(required=False) is not None
 
-    def create_nodes_table(self, text_dim: int, image_dim: int | None) -> None:
-        """Create the nodes table, and the image-vectors table when there are image
-        features (``image_dim``), where they do not exist yet."""
+    def create_nodes_table(
+        self, text_dim: int, image_dim: int | None, second_dim: int | None = None
+    ) -> None:
+        """Create the nodes table (with a column for a second text embedder's vectors
+        when ``second_dim``), and the image-vectors table when there are image features
+        (``image_dim``), where they do not exist yet."""
         nodes = self._nodes_table(required=False)
         if nodes is None:
-            nodes = self._nodes = self._open_or_create(NODES, nodes_schema(text_dim))
+            schema = nodes_schema(text_dim, second_dim=second_dim)
+            nodes = self._nodes = self._open_or_create(NODES, schema)
+        if second_dim is not None and SECOND_VECTOR not in nodes.schema.names:
+            raise StoreError(
+                f"store {self.uri} was built without a second text embedder's vectors; "
+                "ingest into a new --store to use a pipeline that has one"
+            )
         inline = "image_vector" in nodes.schema.names  # a store made before the split
         if image_dim is not None and not inline and self._image_vectors_table() is None:
             self._image_vectors = self._open_or_create(
@@ -211,6 +222,22 @@ class Store(IndexMaintenance, Searches):
             chunk = int(json.loads(row["metadata"] or "{}").get("chunk", 0))
             found.setdefault((row["source"], row["page"]), []).append((chunk, row["text"] or ""))
         return {key: [text for _, text in sorted(chunks)] for key, chunks in found.items()}
+
+    def second_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The second text embedder's vector of each node of ``ids`` that has one (none
+        when the store keeps no such vectors). The ids come from a scoped search, so no
+        scope is applied again here."""
+        table = self._nodes_table(required=False)
+        wanted = list(dict.fromkeys(ids))
+        if table is None or not wanted or SECOND_VECTOR not in table.schema.names:
+            return {}
+        where = all_of(in_list("id", wanted), f"{SECOND_VECTOR} IS NOT NULL")
+        rows = table.search().where(where).select(["id", SECOND_VECTOR]).limit(None).to_arrow()
+        if rows.num_rows == 0:
+            return {}
+        matrix = np.asarray(rows.column(SECOND_VECTOR).combine_chunks().flatten(), np.float32)
+        matrix = matrix.reshape(rows.num_rows, -1)
+        return dict(zip(rows.column("id").to_pylist(), matrix, strict=True))
 
     def image_bytes(self, image_id: str, *, user: str | None) -> tuple[bytes, str] | None:
         """The stored bytes and format ("png", "jpeg", …) of an image the user may see."""

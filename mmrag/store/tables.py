@@ -16,6 +16,8 @@ NODES = "nodes"
 #: Image feature vectors, one row per image node that has one (see image_vectors_schema).
 IMAGE_VECTORS = "image_vectors"
 FILES = "files"
+#: The nodes table's column of the second text embedder's vectors (optional).
+SECOND_VECTOR = "second_vector"
 META = "meta"
 
 #: Columns read for search results and listings (never vectors or image bytes).
@@ -53,11 +55,17 @@ def _node_fields(*middle: pa.Field) -> list[pa.Field]:
     ]
 
 
-def nodes_schema(text_dim: int, image_dim: int | None = None) -> pa.Schema:
+def nodes_schema(
+    text_dim: int, image_dim: int | None = None, second_dim: int | None = None
+) -> pa.Schema:
     """The nodes table. New stores keep image vectors in a table of their own
     (:func:`image_vectors_schema`) and pass no ``image_dim``; stores made before that
-    hold them in an ``image_vector`` column here, which keeps working."""
+    hold them in an ``image_vector`` column here, which keeps working. ``second_dim``:
+    the pipeline's second text embedder's vectors (``second_vector``), when it has one;
+    nearly every node has text, so they sit beside the first's rather than apart."""
     vectors = [pa.field("text_vector", pa.list_(pa.float32(), text_dim))]
+    if second_dim is not None:
+        vectors.append(pa.field(SECOND_VECTOR, pa.list_(pa.float32(), second_dim)))
     if image_dim is not None:
         vectors.append(pa.field("image_vector", pa.list_(pa.float32(), image_dim)))
     return pa.schema(
@@ -121,7 +129,7 @@ def nodes_to_table(
         "metadata": [json.dumps(n.metadata, ensure_ascii=False, sort_keys=True) for n in nodes],
         "updated_at": [datetime.now(UTC)] * len(nodes),
     }
-    for column in ("text_vector", "image_vector"):
+    for column in ("text_vector", SECOND_VECTOR, "image_vector"):
         if column in schema.names:
             columns[column] = _vectors(
                 [getattr(n, column) for n in nodes], schema.field(column).type

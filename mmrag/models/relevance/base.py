@@ -26,6 +26,9 @@ class Candidates:
     #: P(relevant) of each ``text_image`` hit, in order, from a fitted text -> image map's
     #: own calibration (``mmrag align``); empty when no calibrated map found them.
     text_image_relevancy: list[float] = field(default_factory=list)
+    #: Cosine of the query and each text candidate (by node id) under the pipeline's
+    #: second text embedder, from the vectors stored at ingest; empty without one.
+    second_similarity: dict[str, float] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
