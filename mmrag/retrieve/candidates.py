@@ -72,6 +72,10 @@ class CandidateSearch:
             documents = self._pool.submit(
                 self._documents_and_filter, query, user, text_kinds, filters
             )
+            second = self.components.second_embedder
+            second_query = (
+                self._pool.submit(second.embed, [query], is_query=True) if second else None
+            )
             try:
                 vector = self.components.text_embedder.embed([query], is_query=True)[0]
                 nearest = store.find_vector("text_vector", vector, **scope)
@@ -80,6 +84,8 @@ class CandidateSearch:
                 # raised where its result is read, below).
                 full_text.exception()
                 documents.exception()
+                if second_query is not None:
+                    second_query.exception()
             # Both lists' rows in one read (mmrag.store.hits); should the table move on
             # in between, each search again on its own.
             read = read_hits([nearest, full_text.result()])
@@ -90,7 +96,8 @@ class CandidateSearch:
                 ]
             found.lists["text_vector"], found.lists["full_text"] = read
             found.documents = documents.result()
-            found.second_similarity = self._second_similarity(query, found)
+            if second_query is not None:
+                found.second_similarity = self._second_similarity(second_query.result()[0], found)
         embedder = self.components.image_embedder
         if embedder is not None and filters.allows(NodeKind.IMAGE):
             if image is not None:
@@ -132,17 +139,13 @@ class CandidateSearch:
                     found.text_image_relevancy = [float(p) for p in relevancy]
         return found
 
-    def _second_similarity(self, query: str, found: Candidates) -> dict[str, float]:
-        """The second text embedder's cosine of the query and each text candidate, from
-        the candidates' stored vectors (one read, one more query embedding)."""
-        second = self.components.second_embedder
-        if second is None:
-            return {}
+    def _second_similarity(self, query_vector: np.ndarray, found: Candidates) -> dict[str, float]:
+        """The second text embedder's cosine of the query (``query_vector``, embedded
+        beside the first search) and each text candidate, from their stored vectors."""
         ids = [h.node.id for name in ("text_vector", "full_text") for h in found.lists[name]]
         stored = self.store.second_vectors(ids)
         if not stored:
             return {}
-        query_vector = second.embed([query], is_query=True)[0]
         keys = list(stored)
         cosines = np.stack([stored[k] for k in keys]) @ query_vector
         return dict(zip(keys, (float(c) for c in cosines), strict=True))
@@ -156,5 +159,6 @@ class CandidateSearch:
 
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
-        # Two workers: BM25 on one, the documents and the filter on the other.
-        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmrag-search")
+        # BM25 on one worker, the documents and the filter on another, and a second
+        # embedder's query embedding on a third.
+        return ThreadPoolExecutor(max_workers=3, thread_name_prefix="mmrag-search")
