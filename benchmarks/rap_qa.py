@@ -23,7 +23,8 @@ is the method picked on one half of the concepts, scored on the other, both ways
     qwen      likelihood (Qwen2.5-    0.74 / 0.58     likelihood: 0.70 / 0.54, 0.78 / 0.62
               Coder-1.5B-Instruct)
               similarity (MiniLM)     0.60 / 0.00
-              generate, both orders   not measured (400 generations: ~30 min on 2 cores)
+              generate, both orders   0.67 / 0.28     (run alone: 20 min; in the given order
+                                                      0.74 / 0.75, as RAP's gold is 94% "A")
 
 ``--pipeline qwen --methods likelihood similarity`` took 33 minutes beside other jobs.
 
