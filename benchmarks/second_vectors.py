@@ -2,7 +2,7 @@
 that pipeline would have stored them, without re-reading the files (OCR of the dev PDFs
 is most of an ingest's time).
 
-The same texts are embedded as at ingest (every node with text that is not an image),
+The same texts are embedded as at ingest (``gets_text_vectors``),
 with the pipeline's ``second_embedder``; the copy's nodes table is rewritten with the
 extra column, its indexes rebuilt, and its metadata names the pipeline. The source store
 is not touched.
@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from mmrag.components import Components
 from mmrag.config import load_pipeline
+from mmrag.ingest.enrich import gets_text_vectors
 from mmrag.schema import NodeKind
 from mmrag.store import Store
 from mmrag.store.tables import NODES, SECOND_VECTOR
@@ -58,7 +59,9 @@ def main() -> int:
     texts = rows.column("text").to_pylist()
     kinds = rows.column("kind").to_pylist()
     todo = [
-        i for i, (t, k) in enumerate(zip(texts, kinds, strict=True)) if t and k != NodeKind.IMAGE
+        i
+        for i, (text, kind) in enumerate(zip(texts, kinds, strict=True))
+        if gets_text_vectors(NodeKind(kind), text)
     ]
     started = time.perf_counter()
     vectors = second.embed([texts[i] for i in todo]).astype(np.float32)

@@ -53,6 +53,12 @@ StepCallback = Callable[[int, int], None]
 _EMBED_STEP = 64
 
 
+def gets_text_vectors(kind: NodeKind, text: str | None) -> bool:
+    """Whether a node is embedded by the text embedders: any with text but an image (its
+    summary node carries its text)."""
+    return bool(text) and kind != NodeKind.IMAGE
+
+
 class Enricher:
     def __init__(self, components: Components, timer: StageTimer | None = None) -> None:
         self.c = components
@@ -82,7 +88,7 @@ class Enricher:
             stage(f"image features and summaries of {len(images)} images")
             with self.timer.stage("image_features"):
                 out.nodes.extend(self._image_nodes(images, image_texts, out))
-        texts = [n for n in out.nodes if n.text and n.kind != NodeKind.IMAGE]
+        texts = [n for n in out.nodes if gets_text_vectors(n.kind, n.text)]
         stage(f"embedding {len(texts)} chunks")
         with self.timer.stage("text_embedding"):
             vectors = self._embed(self.c.text_embedder, [n.text for n in texts], on_step)

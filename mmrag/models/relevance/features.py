@@ -49,6 +49,9 @@ FEATURES = (
     "second_page_context",
 )
 
+#: The columns of the second text embedder's features.
+_SECOND = slice(FEATURES.index("second_cos"), FEATURES.index("second_page_context") + 1)
+
 _PAGE_MENTION = re.compile(r"\b(?:page|slide|p\.)\s*(\d{1,4})\b", re.IGNORECASE)
 
 
@@ -100,27 +103,18 @@ def feature_matrix(candidates: Candidates, items: Sequence[ScoredNode], rrf_k: i
         rows[:, 14] = reference_matches(candidates.query, texts)
     # How well the item's page matched, through any of its nodes; whether any of its text
     # nodes carries a page number the query mentions.
-    page_best: dict[tuple[str, int | None], float] = defaultdict(float)
-    page_printed: set[tuple[str, int | None]] = set()
-    for i, item in enumerate(items):
-        key = (item.node.source, item.node.page)
-        page_best[key] = max(page_best[key], (rows[i, 1] + rows[i, 2]) / 2)
-        if (
-            mentions
-            and item.node.kind == NodeKind.TEXT
-            and printed_page_number(item.node.text, mentions)
-        ):
-            page_printed.add(key)
+    rows[:, 7] = _best_on_page(items, (rows[:, 1] + rows[:, 2]) / 2)
+    page_printed = {
+        (item.node.source, item.node.page)
+        for item in items
+        if mentions
+        and item.node.page is not None
+        and item.node.kind == NodeKind.TEXT
+        and printed_page_number(item.node.text, mentions)
+    }
+    rows[:, 15] = [float((item.node.source, item.node.page) in page_printed) for item in items]
     if candidates.second_similarity:
-        rows[:, 16:20] = _second_features(candidates.second_similarity, items)
-    for i, item in enumerate(items):
-        key = (item.node.source, item.node.page)
-        if item.node.page is None:
-            rows[i, 7] = (rows[i, 1] + rows[i, 2]) / 2
-            rows[i, 15] = 0.0
-        else:
-            rows[i, 7] = page_best[key]
-            rows[i, 15] = float(key in page_printed)
+        rows[:, _SECOND] = _second_features(candidates.second_similarity, items)
     return rows
 
 
@@ -133,12 +127,24 @@ def _second_features(similarity: dict[str, float], items: Sequence[ScoredNode]) 
     rank = np.empty(len(cos))
     rank[np.argsort(-cos, kind="stable")] = np.arange(1, len(cos) + 1)
     inverse_rank = np.where(cos > 0, 1.0 / rank, 0.0)
-    page_best: dict[tuple[str, int | None], float] = defaultdict(float)
-    for item, r in zip(items, relative, strict=True):
-        key = (item.node.source, item.node.page)
-        page_best[key] = max(page_best[key], float(r))
-    page = np.array([page_best[(item.node.source, item.node.page)] for item in items])
-    return np.column_stack([cos, relative, inverse_rank, page])
+    return np.column_stack([cos, relative, inverse_rank, _best_on_page(items, relative)])
+
+
+def _best_on_page(items: Sequence[ScoredNode], values: np.ndarray) -> np.ndarray:
+    """For each item, the best of ``values`` among the items on its page (an item
+    without a page keeps its own value)."""
+    best: dict[tuple[str, int], float] = defaultdict(lambda: -np.inf)
+    for item, value in zip(items, values, strict=True):
+        if item.node.page is not None:
+            key = (item.node.source, item.node.page)
+            best[key] = max(best[key], float(value))
+    return np.array(
+        [
+            value if item.node.page is None else best[(item.node.source, item.node.page)]
+            for item, value in zip(items, values, strict=True)
+        ],
+        dtype=np.float64,
+    )
 
 
 def _best(candidates: Candidates, name: str) -> float:
