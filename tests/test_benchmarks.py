@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pymupdf
 import pytest
 import yaml
@@ -163,3 +164,29 @@ def test_personal_benchmark_runs_on_other_subjects(tmp_path: Path) -> None:
     assert result["held_out_subjects"] == ["fox2", "owl2"]
     assert result["queries_unknown"] == 6 and result["false_claim"] is not None
     assert set(result["lookalike_top1"]) == {"fox", "owl"}
+
+
+def test_gold_in_top_lines_counts_the_first_gold_line_by_the_fitted_ranking() -> None:
+    import extractive  # benchmarks/ is on the path (above) for these tests
+
+    # One feature; weight +1 ranks by it, so question 0's gold line is 2nd, question 1's
+    # is 1st, question 2 has none; the "Not answerable"-style format is not counted.
+    rows = [
+        {"i": 0, "format": "Str"},
+        {"i": 1, "format": "Int"},
+        {"i": 2, "format": "Float"},
+        {"i": 3, "format": "None"},
+    ]
+    line = [np.array([v]) for v in (0.9, 0.5, 0.1)]
+    feats = {
+        0: [(line[0], 0), (line[1], 1), (line[2], 0)],
+        1: [(line[0], 1), (line[1], 0)],
+        2: [(line[0], 0)],
+        3: [(line[0], 1)],
+    }
+    found = extractive.gold_in_top_lines(rows, feats, np.array([1.0]))
+    assert found["questions"] == 3
+    assert (found["top_1"], found["top_2"], found["top_20"]) == (round(1 / 3, 3), 0.667, 0.667)
+    # Ranked the other way round, question 0's gold line is 2nd still, question 1's last.
+    reversed_ = extractive.gold_in_top_lines(rows, feats, np.array([-1.0]))
+    assert (reversed_["top_1"], reversed_["top_2"]) == (0.0, 0.667)
