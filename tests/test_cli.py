@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from mmrag import RAG
 from mmrag.cli import app, render
 from mmrag.cli.app import out
+from mmrag.cli.help_text import reflow
 from mmrag.schema import Node, NodeKind, ScoredNode
 from mmrag.timing import timed_load
 from tests.conftest import fast_pipeline
@@ -44,6 +45,21 @@ def test_help_lists_commands() -> None:
     assert result.exit_code == 0
     for command in ("ingest", "search", "stats", "demo", "pipelines"):
         assert command in result.output
+
+
+def test_command_help_flows_to_the_terminal_width() -> None:
+    # The docstring breaks "the run goes on and" / "exits with status 1"; at a width where
+    # the sentence fits, the help must not break it there.
+    result = runner.invoke(app, ["ingest", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "the run goes on and exits" in result.output
+
+
+def test_reflow_keeps_paragraphs_list_items_and_unwrapped_blocks() -> None:
+    text = "First line\nsame paragraph.\n\n- item one\n  continued\n- item two\n\n\bkeep\nlines"
+    assert reflow(text) == (
+        "First line same paragraph.\n\n- item one continued\n- item two\n\n\bkeep\nlines"
+    )
 
 
 def test_ingest_search_stats_json(tmp_path: Path, fast_yaml: Path) -> None:

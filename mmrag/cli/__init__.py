@@ -12,6 +12,10 @@ from mmrag.cli import (
     tuning,
 )
 from mmrag.cli.app import app
+from mmrag.cli.help_text import reflow_commands
+
+# Every command module above has registered its commands: reflow their help once.
+reflow_commands(app)
 
 __all__ = [
     "align",
