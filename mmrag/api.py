@@ -17,7 +17,6 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 from mmrag.api_async import AsyncVerbs
 from mmrag.components import Components
 from mmrag.config import DEFAULT_PIPELINE, PipelineConfig, load_pipeline
-from mmrag.errors import MmragError, StoreError
+from mmrag.errors import StoreError
 from mmrag.ingest.images import open_query_image
+from mmrag.pipeline_record import check_compatible, pipeline_record, stored_pipeline
 from mmrag.retrieve.filters import SearchFilter
 from mmrag.schema import Answer, ScoredNode
 from mmrag.store.filters import read_scope, validate_user
@@ -47,10 +47,6 @@ logger = logging.getLogger(__name__)
 
 #: Where the CLI and ``RAG.open()`` keep the store unless told otherwise.
 DEFAULT_STORE = os.environ.get("MMRAG_STORE", ".mmrag")
-
-_SCHEMA_VERSION = 1
-#: Pipeline parts whose change makes stored vectors incomparable with new ones.
-_VECTOR_KEYS = ("text_embedder", "second_embedder", "image_embedder")
 
 
 @dataclass(slots=True)
@@ -142,13 +138,13 @@ class RAG(AsyncVerbs):
         stored = meta.get("pipeline")
         if pipeline is None:
             source = meta.get("pipeline_source") or (None if stored else DEFAULT_PIPELINE)
-            config = _stored_pipeline(uri, stored, source)
+            config = stored_pipeline(uri, stored, source)
         elif isinstance(pipeline, PipelineConfig):
             config, source = pipeline, None
         else:
             config, source = load_pipeline(pipeline), str(pipeline)
         if stored:
-            _check_compatible(uri, stored, config)
+            check_compatible(uri, stored, config)
         return cls(opened, config, pipeline_source=source)
 
     def ingest(
@@ -379,23 +375,14 @@ class RAG(AsyncVerbs):
         self.store.create_nodes_table(
             text.dim, image.dim if image else None, second.dim if second else None
         )
-        meta = self.store.meta()
-        updates: dict[str, Any] = {
-            "pipeline": self.config.model_dump(mode="json"),
-            "pipeline_source": self._pipeline_source,
-        }
-        if "schema_version" not in meta:
-            updates |= {
-                "schema_version": _SCHEMA_VERSION,
-                "created_at": datetime.now(UTC).isoformat(),
-                "text_embedder": text.name,
-                "text_dim": text.dim,
-                "second_embedder": second.name if second else None,
-                "second_dim": second.dim if second else None,
-                "image_embedder": image.name if image else None,
-                "image_dim": image.dim if image else None,
-            }
-        self.store.set_meta(updates)
+        self.store.set_meta(
+            pipeline_record(
+                self.config,
+                self.components,
+                self._pipeline_source,
+                first="schema_version" not in self.store.meta(),
+            )
+        )
 
 
 def _with_sources(filters: SearchFilter | None, source: str | Sequence[str] | None) -> SearchFilter:
@@ -404,40 +391,6 @@ def _with_sources(filters: SearchFilter | None, source: str | Sequence[str] | No
         return filters
     extra = (source,) if isinstance(source, str) else tuple(source)
     return replace(filters, sources=filters.sources + extra)
-
-
-def _stored_pipeline(uri: str, stored: Any, source: str | None) -> PipelineConfig:
-    """The pipeline a store was built with: its current named/YAML version when that still
-    fits the stored vectors (so edits to generation settings apply), else the stored copy."""
-    if not stored:
-        return load_pipeline(source)
-    if source:
-        try:
-            current = load_pipeline(source)
-            _check_compatible(uri, stored, current)
-            return current
-        except MmragError as exc:
-            logger.warning("using the pipeline stored in %s: %s", uri, exc)
-    return PipelineConfig.from_dict(stored, origin=f"{uri} (stored pipeline)")
-
-
-def _check_compatible(uri: str, stored: dict[str, Any], config: PipelineConfig) -> None:
-    current = config.model_dump(mode="json")
-    for key in _VECTOR_KEYS:
-        backend = getattr(config, key)
-        query_only = backend.query_only_settings if backend is not None else frozenset()
-        if _without(stored.get(key), query_only) != _without(current.get(key), query_only):
-            raise StoreError(
-                f"store {uri} was built with {key} {stored.get(key)}, but pipeline "
-                f"'{config.name}' uses {current.get(key)}; their vectors cannot be mixed. "
-                "Use another --store for this pipeline."
-            )
-
-
-def _without(settings: Any, names: frozenset[str]) -> Any:
-    if not isinstance(settings, dict):
-        return settings
-    return {k: v for k, v in settings.items() if k not in names}
 
 
 def _dir_size(path: Path) -> int:
