@@ -35,7 +35,8 @@ def ingest_report(
             parts.append(f"{counts[key]} {key}{why}")
     err.print(
         f"{', '.join(parts)} · {report.pages} pages, {report.images} images, "
-        f"{report.nodes_written} nodes written in {report.seconds:.1f}s"
+        f"{report.nodes_written} nodes written in {report.seconds:.1f}s",
+        soft_wrap=True,  # one line in logs too, not cut at 80 columns when piped
     )
     for failure in report.failed:
         _line("failed: ", "red", f"{failure.path}: {failure.reason}")
@@ -111,7 +112,10 @@ def answer_sources(answer: Answer, *, table: bool = True) -> None:
         _sources_table(answer)
     timing = " · ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items())
     tokens = f"{answer.prompt_tokens} prompt + {answer.completion_tokens} answer tokens"
-    err.print(Text(f"{answer.model or 'no model call'} · {tokens} · {timing}", style="dim"))
+    err.print(
+        Text(f"{answer.model or 'no model call'} · {tokens} · {timing}", style="dim"),
+        soft_wrap=True,
+    )
 
 
 def _sources_table(answer: Answer) -> None:
