@@ -74,6 +74,10 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+#: Enough native text that a page is never mistaken for a scan (scan_text_chars is 50).
+LONG = "This page carries plenty of native text, so the loader never treats it as a scan."
+
+
 def make_pdf(
     path: Path,
     pages: list[str],

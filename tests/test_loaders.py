@@ -1,29 +1,22 @@
-"""Each loader called directly on small generated files, and file discovery."""
+"""Each loader called directly on small generated files (discovery: test_discover.py)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import logging
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pymupdf
 import pytest
-from conftest import make_pdf, png_bytes, text_image
+from conftest import LONG, make_pdf, png_bytes, text_image
 from PIL import Image
 
 from mmrag.config import IngestConfig
 from mmrag.errors import LoaderError, UnsupportedFormatError
-from mmrag.ingest.discover import Discovery, discover
 from mmrag.ingest.document import LoadedDocument
 from mmrag.ingest.loaders import loader_for
 from mmrag.ingest.loading import load_file
-from mmrag.ingest.scope import ReadScope
-
-#: Enough native text that a page is never mistaken for a scan (scan_text_chars is 50).
-LONG = "This page carries plenty of native text, so the loader never treats it as a scan."
 
 
 def load(path: Path, settings: IngestConfig | None = None) -> LoadedDocument:
@@ -520,92 +513,6 @@ def test_unknown_extension_has_no_loader() -> None:
         loader_for(Path("data.xyz"))
 
 
-# -- discover ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "docs"
-    files = [
-        "a.pdf",
-        "b.txt",
-        "c.md",
-        "notes.odt",  # unsupported
-        ".hidden.txt",
-        ".git/config.txt",
-        "sub/d.png",
-        "sub/deep/e.html",
-        "sub/deep/f.xyz",  # unsupported
-        "sub/.secret/g.txt",
-        "drafts/h.txt",
-    ]
-    for rel in files:
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rel, encoding="utf-8")
-    return root
-
-
-def rels(root: Path, files: list[Path]) -> set[str]:
-    return {f.relative_to(root.resolve()).as_posix() for f in files}
-
-
-def test_discover_walks_recursively_and_skips_hidden(tree: Path) -> None:
-    found = discover([tree])
-    assert rels(tree, found.files) == {
-        "a.pdf",
-        "b.txt",
-        "c.md",
-        "sub/d.png",
-        "sub/deep/e.html",
-        "drafts/h.txt",
-    }
-    assert all(f.is_absolute() for f in found.files)
-    # Named, not failed.
-    assert rels(tree, found.unsupported) == {"notes.odt", "sub/deep/f.xyz"}
-    assert found.skipped == []
-    assert found.missing == []
-
-
-def test_discover_include_globs(tree: Path) -> None:
-    assert rels(tree, discover([tree], include=["*.txt"]).files) == {"b.txt", "drafts/h.txt"}
-    assert rels(tree, discover([tree], include=["sub/**"]).files) == {
-        "sub/d.png",
-        "sub/deep/e.html",
-    }
-
-
-def test_discover_exclude_globs(tree: Path) -> None:
-    found = discover([tree], exclude=["drafts/*", "*.pdf"])
-    assert rels(tree, found.files) == {"b.txt", "c.md", "sub/d.png", "sub/deep/e.html"}
-    found = discover([tree], include=["*.txt"], exclude=["drafts/**"])
-    assert rels(tree, found.files) == {"b.txt"}
-
-
-def test_discover_does_not_repeat_files(tree: Path) -> None:
-    found = discover([tree, tree / "b.txt", tree / "sub"])
-    assert len(found.files) == len(set(found.files)) == 6
-
-
-def test_discover_takes_explicit_unsupported_file(tree: Path) -> None:
-    found = discover([tree / "notes.odt"])
-    assert found.files == [(tree / "notes.odt").resolve()]
-    assert found.unsupported == []
-    with pytest.raises(UnsupportedFormatError, match=r"\.odt"):
-        load(found.files[0])
-
-
-def test_discover_takes_explicit_hidden_file(tree: Path) -> None:
-    assert discover([tree / ".hidden.txt"]).files == [(tree / ".hidden.txt").resolve()]
-
-
-def test_discover_reports_missing_paths(tree: Path, tmp_path: Path) -> None:
-    gone = tmp_path / "nope"
-    found = discover([gone, tree / "b.txt", "also/missing.pdf"])
-    assert found.missing == [str(gone), "also/missing.pdf"]
-    assert rels(tree, found.files) == {"b.txt"}
-
-
 @pytest.mark.parametrize(
     ("stem", "caption"),
     [
@@ -621,213 +528,3 @@ def test_image_file_caption_keeps_only_descriptive_words(stem: str, caption: str
     from mmrag.ingest.loaders.plain import caption_from_filename
 
     assert caption_from_filename(stem) == caption
-
-
-# -- hostile folders: discovery looks, never opens, and names what it leaves out -------
-
-
-def skipped(found: Discovery) -> dict[str, str]:
-    return {Path(s.path).name: s.reason for s in found.skipped}
-
-
-def test_discover_names_a_symlink_loop_and_takes_the_rest(tmp_path: Path) -> None:
-    d = tmp_path / "d"
-    d.mkdir()
-    os.symlink("b.txt", d / "a.txt")
-    os.symlink("a.txt", d / "b.txt")
-    (d / "ok.txt").write_text("hi", encoding="utf-8")
-    found = discover([d])  # used to raise RuntimeError("Symlink loop …")
-    assert rels(d, found.files) == {"ok.txt"}
-    assert set(skipped(found)) == {"a.txt", "b.txt"}
-    assert all("symlink loop" in reason for reason in skipped(found).values())
-
-
-def test_discover_names_a_dangling_symlink(tmp_path: Path) -> None:
-    os.symlink("gone.txt", tmp_path / "dangling.txt")
-    (tmp_path / "ok.txt").write_text("hi", encoding="utf-8")
-    found = discover([tmp_path])
-    assert rels(tmp_path, found.files) == {"ok.txt"}
-    assert "dangling symlink" in skipped(found)["dangling.txt"]
-    assert "gone.txt" in skipped(found)["dangling.txt"]
-
-
-def test_discover_follows_symlinks_only_inside_the_roots(tmp_path: Path) -> None:
-    root, outside = tmp_path / "root", tmp_path / "outside"
-    (root / "real").mkdir(parents=True)
-    outside.mkdir()
-    (root / "real" / "in.txt").write_text("inside", encoding="utf-8")
-    (outside / "secret.txt").write_text("outside", encoding="utf-8")
-    os.symlink(root / "real" / "in.txt", root / "alias.txt")
-    os.symlink(outside / "secret.txt", root / "leak.txt")
-    os.symlink(outside, root / "leakdir")
-    os.symlink(root / "real", root / "mirror")  # a folder reached twice is walked once
-    os.symlink(root, root / "real" / "up")  # a folder loop ends
-
-    found = discover([root])
-    assert found.files == [(root / "real" / "in.txt").resolve()]
-    reasons = skipped(found)
-    assert set(reasons) == {"leak.txt", "leakdir"}
-    assert all("outside the folders being ingested" in r for r in reasons.values())
-    assert str(outside / "secret.txt") in reasons["leak.txt"]
-
-    allowed = discover([root], allow_outside=[outside])
-    assert (outside / "secret.txt").resolve() in allowed.files
-    assert allowed.skipped == []
-
-
-@pytest.mark.timeout(20)
-def test_discover_never_takes_a_fifo_or_a_device(tmp_path: Path) -> None:
-    os.mkfifo(tmp_path / "pipe.txt")
-    os.symlink("/dev/zero", tmp_path / "zero.txt")
-    (tmp_path / "ok.txt").write_text("hi", encoding="utf-8")
-    found = discover([tmp_path], allow_outside=["/dev"])
-    assert rels(tmp_path, found.files) == {"ok.txt"}
-    reasons = skipped(found)
-    assert "named pipe" in reasons["pipe.txt"]
-    assert "character device" in reasons["zero.txt"]
-    assert "outside" in skipped(discover([tmp_path]))["zero.txt"]
-    explicit = discover([tmp_path / "pipe.txt"])
-    assert explicit.files == []
-    assert "named pipe" in explicit.skipped[0].reason
-
-
-# -- linked files stay inside the read scope ---------------------------------------------
-
-
-def test_links_outside_the_root_are_refused_before_opening(
-    tmp_path: Path, opened: list[str]
-) -> None:
-    root, outside = tmp_path / "docs", tmp_path / "outside"
-    root.mkdir()
-    outside.mkdir()
-    secret = outside / "secret.png"
-    secret.write_bytes(png_bytes(text_image("SECRET", size=(200, 150))))
-    links = [
-        str(secret),
-        "../outside/secret.png",
-        secret.as_uri(),
-        "/etc/passwd",
-        "file:///proc/self/environ",
-    ]
-    path = root / "guide.md"
-    path.write_text("Text.\n\n" + "".join(f"![x]({s})\n\n" for s in links), encoding="utf-8")
-
-    opened.clear()  # what the test itself wrote does not count
-    doc = load_file(path, IngestConfig(), ReadScope.of([root]))
-
-    assert doc.images == []
-    assert len(doc.warnings) == len(links)
-    for src, warning in zip(links, doc.warnings, strict=True):
-        assert src in warning
-        assert str(path) in warning
-        assert "outside the folders being ingested" in warning
-    forbidden = (str(outside), "/etc/passwd", "/proc/self/environ")
-    assert not [p for p in opened if p.startswith(forbidden)]
-
-
-def test_linked_image_in_an_allowed_folder_is_read(tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    text_image("LOGO", size=(200, 150)).save(shared / "logo.png")
-    (tmp_path / "docs").mkdir()
-    path = tmp_path / "docs" / "a.md"
-    path.write_text("Text.\n\n![logo](../shared/logo.png)\n", encoding="utf-8")
-    assert load_file(path, IngestConfig()).images == []  # default scope: the file's folder
-    doc = load_file(path, IngestConfig(), ReadScope.of([tmp_path / "docs", shared]))
-    assert [im.caption for im in doc.images] == ["logo"]
-
-
-@pytest.mark.timeout(20)
-def test_linked_fifo_and_oversized_file_are_refused(tmp_path: Path) -> None:
-    os.mkfifo(tmp_path / "pipe.png")
-    text_image("BIG", size=(400, 300)).save(tmp_path / "big.png")
-    path = tmp_path / "a.md"
-    path.write_text("Text.\n\n![p](pipe.png)\n\n![b](big.png)\n", encoding="utf-8")
-    doc = load_file(path, IngestConfig(max_linked_file_mb=0.001))
-    assert doc.images == []
-    pipe, big = doc.warnings
-    assert "named pipe" in pipe and "pipe.png" in pipe
-    assert "limit" in big and "big.png" in big
-
-
-# -- content that contradicts the extension ---------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "make", "words"),
-    [
-        (
-            "image.pdf",
-            lambda p: text_image("PNG").save(p, format="PNG"),
-            ["png image", "not a pdf"],
-        ),
-        ("doc.txt", lambda p: make_pdf(p, [LONG]), ["pdf document", "not text"]),
-        ("doc.png", lambda p: make_pdf(p, [LONG]), ["pdf document", "not an image"]),
-        ("prog.md", lambda p: p.write_bytes(b"\x7fELF\x02\x01" + bytes(64)), ["program"]),
-    ],
-)
-def test_content_of_another_format_fails_naming_it(
-    tmp_path: Path, name: str, make: Callable[[Path], object], words: list[str]
-) -> None:
-    path = tmp_path / name
-    make(path)
-    with pytest.raises(LoaderError) as info:
-        load_file(path, IngestConfig())
-    assert info.value.path == str(path)
-    for word in words:
-        assert word in info.value.reason.lower()
-
-
-def test_png_with_a_jpeg_extension_still_loads(tmp_path: Path) -> None:
-    path = tmp_path / "photo.jpg"
-    text_image("PNG INSIDE", size=(300, 200)).save(path, format="PNG")
-    assert len(load_file(path, IngestConfig()).images) == 1
-
-
-def test_blank_pdf_says_there_is_nothing_to_index(tmp_path: Path) -> None:
-    path = make_pdf(tmp_path / "blank.pdf", [""])
-    doc = load_file(path, IngestConfig())
-    assert doc.skip_reason is not None and "nothing to index" in doc.skip_reason
-    assert any(str(path) in w and "not indexed" in w for w in doc.warnings)
-
-
-# -- hostile Markdown is parsed in linear time ------------------------------------------
-
-
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("unit", ["![", "![a](", "<img ", "![a](x '", "![a][", "[b]: "])
-def test_markdown_loader_is_linear_on_a_hostile_line(tmp_path: Path, unit: str) -> None:
-    # 400 KB: the old image pattern took 79 s on 80 KB of "![" and grows quadratically.
-    path = tmp_path / "line.md"
-    path.write_text("Quokkas smile. " + unit * (400_000 // len(unit)), encoding="utf-8")
-    doc = load_file(path, IngestConfig())
-    assert doc.images == []
-    assert "Quokkas smile." in doc.blocks[0].text
-
-
-def test_markdown_reference_images_and_fences(tmp_path: Path) -> None:
-    text_image("MAP", size=(200, 150)).save(tmp_path / "map (1).png")
-    text_image("PLAN", size=(200, 150)).save(tmp_path / "plan.png")
-    path = tmp_path / "a.md"
-    path.write_text(
-        "Intro.\n\n![the map][m]\n\n```md\n![example](nothere.png)\n```\n\n"
-        '![plan](plan.png "A title")\n\n[m]: <map (1).png>\n',
-        encoding="utf-8",
-    )
-    doc = load_file(path, IngestConfig())
-    assert doc.warnings == []  # the fenced example is not an image
-    assert [im.caption for im in doc.images] == ["the map", "plan"]
-
-
-@pytest.mark.timeout(30)
-def test_html_deeply_nested_is_read_in_linear_time(tmp_path: Path) -> None:
-    # Break markers inserted into the tree walked a subtree per insert: 63 s at this depth.
-    depth = 20_000
-    path = tmp_path / "deep.html"
-    path.write_text(
-        "<html><body>" + "<div>x " * depth + "Tardigrades survive." + "</div>" * depth,
-        encoding="utf-8",
-    )
-    text = load_file(path, IngestConfig()).blocks[0].text
-    assert text.splitlines()[-1] == "x Tardigrades survive."
-    assert len(text.splitlines()) == depth
