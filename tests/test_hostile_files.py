@@ -15,7 +15,6 @@ from mmrag.errors import LoaderError
 from mmrag.ingest.loading import load_file
 from mmrag.ingest.scope import ReadScope
 
-
 # -- linked files stay inside the read scope ---------------------------------------------
 
 
