@@ -29,6 +29,7 @@ import pyarrow as pa
 from mmrag.components import Components
 from mmrag.config import load_pipeline
 from mmrag.ingest.enrich import gets_text_vectors
+from mmrag.pipeline_record import pipeline_record
 from mmrag.schema import NodeKind
 from mmrag.store import Store
 from mmrag.store.tables import NODES, SECOND_VECTOR
@@ -43,7 +44,8 @@ def main() -> int:
     parser.add_argument("--pipeline", default="mpnet", help="one that names a second_embedder")
     args = parser.parse_args()
     config = load_pipeline(args.pipeline)
-    second = Components(config).second_embedder
+    components = Components(config)
+    second = components.second_embedder
     if second is None:
         print(f"pipeline '{args.pipeline}' has no second_embedder", file=sys.stderr)
         return 2
@@ -78,13 +80,10 @@ def main() -> int:
     store.db.create_table(NODES, schema=rows.schema).add(rows, on_bad_vectors="null")
     store._nodes = None
     store.refresh_indexes()
+    # The store keeps its creation record; only the pipeline and the new embedder change.
     store.set_meta(
-        {
-            "pipeline": config.model_dump(mode="json"),
-            "pipeline_source": args.pipeline,
-            "second_embedder": second.name,
-            "second_dim": second.dim,
-        }
+        pipeline_record(config, components, args.pipeline, first=False)
+        | {"second_embedder": second.name, "second_dim": second.dim}
     )
     print(
         f'{{"benchmark": "second_vectors", "texts": {len(todo)}, "seconds": {seconds:.0f}, '

@@ -22,6 +22,7 @@ from tests.conftest import fast_pipeline, make_pdf
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import extractive  # noqa: E402
 import personal  # noqa: E402
 import retrieval  # noqa: E402
 
@@ -167,8 +168,6 @@ def test_personal_benchmark_runs_on_other_subjects(tmp_path: Path) -> None:
 
 
 def test_gold_in_top_lines_counts_the_first_gold_line_by_the_fitted_ranking() -> None:
-    import extractive  # benchmarks/ is on the path (above) for these tests
-
     # One feature; weight +1 ranks by it, so question 0's gold line is 2nd, question 1's
     # is 1st, question 2 has none; the "Not answerable"-style format is not counted.
     rows = [
