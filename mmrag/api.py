@@ -58,6 +58,8 @@ class StoreStats:
     files: int
     #: The second text embedder whose vectors the store keeps, if any.
     second_embedder: str | None = None
+    #: Whether the store keeps its chunks' token vectors (``late_interaction``).
+    token_vectors: bool = False
     nodes: dict[str, int] = field(default_factory=dict)
     version: int = 0
     indexes: list[str] = field(default_factory=list)
@@ -72,6 +74,7 @@ class StoreStats:
             "text_embedder": self.text_embedder,
             "image_embedder": self.image_embedder,
             "second_embedder": self.second_embedder,
+            "token_vectors": self.token_vectors,
             "files": self.files,
             "nodes": self.nodes,
             "total_nodes": sum(self.nodes.values()),
@@ -353,6 +356,7 @@ class RAG(AsyncVerbs):
             text_embedder=meta.get("text_embedder", self.config.text_embedder.type),
             image_embedder=meta.get("image_embedder"),
             second_embedder=meta.get("second_embedder"),
+            token_vectors=bool((meta.get("pipeline") or {}).get("late_interaction")),
             files=self.store.files.count(read_scope(user)),
             nodes=self.store.count(user=user),
             version=self.store.version(),
@@ -373,7 +377,10 @@ class RAG(AsyncVerbs):
         image = self.components.image_embedder
         second = self.components.second_embedder
         self.store.create_nodes_table(
-            text.dim, image.dim if image else None, second.dim if second else None
+            text.dim,
+            image.dim if image else None,
+            second.dim if second else None,
+            token_vectors=self.config.late_interaction,
         )
         self.store.set_meta(
             pipeline_record(

@@ -11,7 +11,7 @@ from mmrag.models.image_embed import ImageEmbedder, image_embedders
 from mmrag.models.mllm import MLLM, mllms
 from mmrag.models.ocr import OcrEngine, ocr_engines
 from mmrag.models.summarize import ImageSummarizer, image_summarizers
-from mmrag.models.text_embed import TextEmbedder, text_embedders
+from mmrag.models.text_embed import TextEmbedder, TokenEmbedder, text_embedders
 
 
 class Components:
@@ -28,6 +28,21 @@ class Components:
     def second_embedder(self) -> TextEmbedder | None:
         cfg = self.config.second_embedder
         return text_embedders.create(cfg) if cfg is not None else None
+
+    @cached_property
+    def token_embedder(self) -> TokenEmbedder | None:
+        """The text embedder as the source of token vectors, when the pipeline keeps them
+        (``late_interaction``)."""
+        if not self.config.late_interaction:
+            return None
+        embedder = self.text_embedder
+        if not isinstance(embedder, TokenEmbedder):
+            raise ConfigError(
+                f"pipeline '{self.config.name}': late_interaction needs a text_embedder "
+                f"that gives token vectors (sentence-transformers, hashing); "
+                f"{embedder.name} does not"
+            )
+        return embedder
 
     @cached_property
     def image_embedder(self) -> ImageEmbedder | None:

@@ -275,6 +275,10 @@ class PipelineConfig(_Section):
     #: query embeds once more and reads the candidates' vectors instead of embedding them.
     #: It does not find candidates: the first embedder and BM25 do.
     second_embedder: TextEmbedderConfig | None = None
+    #: Store each text chunk's token vectors (from ``text_embedder``, 8-bit) at ingest, and
+    #: give the relevancy score their late-interaction similarity to the query's (features
+    #: ``late_*``; :mod:`mmrag.models.relevance.late_interaction`). 35 KB a chunk.
+    late_interaction: bool = False
     image_embedder: ImageEmbedderConfig | None = Field(
         default_factory=lambda: image_embedders.parse({"type": "efficientnet-lite0"})
     )
@@ -295,6 +299,8 @@ class PipelineConfig(_Section):
         payload = self.model_dump(mode="json", include=set(keys))
         if self.second_embedder is not None:  # absent: the fingerprint of stores before it
             payload["second_embedder"] = self.second_embedder.model_dump(mode="json")
+        if self.late_interaction:  # likewise
+            payload["late_interaction"] = True
         payload["ingest"].pop("commit_every", None)
         # Limits added later count only once changed: upgrading must not re-ingest a store.
         for key in _LATER_INGEST_LIMITS:

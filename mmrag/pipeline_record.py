@@ -68,6 +68,14 @@ def stored_pipeline(uri: str, stored: Any, source: str | None) -> PipelineConfig
 
 def check_compatible(uri: str, stored: dict[str, Any], config: PipelineConfig) -> None:
     current = config.model_dump(mode="json")
+    # Token vectors are stored for every chunk or for none (absent: a store before them).
+    if bool(stored.get("late_interaction")) != config.late_interaction:
+        raise StoreError(
+            f"store {uri} was built with late_interaction "
+            f"{bool(stored.get('late_interaction'))}, but pipeline '{config.name}' has "
+            f"{config.late_interaction}; a store keeps token vectors for all its chunks or "
+            "none. Use another --store for this pipeline."
+        )
     for key in VECTOR_KEYS:
         backend = getattr(config, key)
         query_only = backend.query_only_settings if backend is not None else frozenset()

@@ -75,6 +75,9 @@ class Node:
     text_vector: np.ndarray | None = None
     #: The pipeline's second text embedder's vector (``second_embedder``), if it has one.
     second_vector: np.ndarray | None = None
+    #: The text embedder's token vectors (n x dim), when the pipeline keeps them
+    #: (``late_interaction``).
+    token_vectors: np.ndarray | None = None
     image_vector: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 

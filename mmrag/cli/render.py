@@ -163,6 +163,8 @@ def store_stats(result: StoreStats) -> None:
     table.add_row("image embedder", result.image_embedder or "none")
     if result.second_embedder:
         table.add_row("second text embedder", result.second_embedder)
+    if result.token_vectors:
+        table.add_row("token vectors", "stored (late interaction)")
     table.add_row("files", str(result.files))
     for kind, count in sorted(result.nodes.items()):
         table.add_row(f"{kind} nodes", str(count))

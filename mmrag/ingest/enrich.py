@@ -17,7 +17,7 @@ from mmrag.components import Components
 from mmrag.errors import MmragError
 from mmrag.ingest.document import DocImage, LoadedDocument, TextBlock
 from mmrag.models.summarize import ImageContext
-from mmrag.models.text_embed import TextEmbedder
+from mmrag.models.text_embed import TextEmbedder, TokenEmbedder
 from mmrag.schema import Node, NodeKind, make_node_id
 from mmrag.store.documents import DocumentRow
 from mmrag.timing import StageTimer
@@ -100,6 +100,12 @@ class Enricher:
                 vectors = self._embed(second, [n.text for n in texts], on_step)
             for node, vector in zip(texts, vectors, strict=True):
                 node.second_vector = vector
+        if (token_embedder := self.c.token_embedder) is not None:
+            stage(f"token vectors of {len(texts)} chunks")
+            with self.timer.stage("token_vectors"):
+                tokens = self._token_vectors(token_embedder, [n.text for n in texts], on_step)
+            for node, matrix in zip(texts, tokens, strict=True):
+                node.token_vectors = matrix
         for node in out.nodes:
             out.nodes_per_source[node.source] = out.nodes_per_source.get(node.source, 0) + 1
         out.documents = [_document_row(p, out.nodes) for p in docs]
@@ -121,6 +127,17 @@ class Enricher:
             parts.append(embedder.embed(texts[start : start + _EMBED_STEP]))
             on_step(min(start + _EMBED_STEP, len(texts)), len(texts))
         return np.concatenate(parts)
+
+    def _token_vectors(
+        self, embedder: TokenEmbedder, texts: list[str], on_step: StepCallback | None
+    ) -> list[np.ndarray]:
+        """Token vectors a slice at a time, with progress, as :meth:`_embed`."""
+        out: list[np.ndarray] = []
+        for start in range(0, len(texts), _EMBED_STEP):
+            out += embedder.embed_tokens(texts[start : start + _EMBED_STEP])
+            if on_step is not None:
+                on_step(len(out), len(texts))
+        return out
 
     # -- OCR --------------------------------------------------------------------------
 

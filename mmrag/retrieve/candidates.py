@@ -26,6 +26,7 @@ from mmrag.align.search import AlignedQueries
 from mmrag.components import Components
 from mmrag.models.image_embed import TextToImageEmbedder
 from mmrag.models.relevance.base import Candidates
+from mmrag.models.relevance.late_interaction import maxsim
 from mmrag.retrieve.filters import SearchFilter
 from mmrag.retrieve.routing import DocumentRouter
 from mmrag.schema import TEXT_SEARCHABLE_KINDS, NodeKind
@@ -76,6 +77,11 @@ class CandidateSearch:
             second_query = (
                 self._pool.submit(second.embed, [query], is_query=True) if second else None
             )
+            tokens = self.components.token_embedder
+            # The query's token vectors (its own forward pass) beside the searches.
+            token_query = (
+                self._pool.submit(tokens.embed_tokens, [query], is_query=True) if tokens else None
+            )
             try:
                 vector = self.components.text_embedder.embed([query], is_query=True)[0]
                 nearest = store.find_vector("text_vector", vector, **scope)
@@ -84,8 +90,9 @@ class CandidateSearch:
                 # raised where its result is read, below).
                 full_text.exception()
                 documents.exception()
-                if second_query is not None:
-                    second_query.exception()
+                for pending in (second_query, token_query):
+                    if pending is not None:
+                        pending.exception()
             # Both lists' rows in one read (mmrag.store.hits); should the table move on
             # in between, each search again on its own.
             read = read_hits([nearest, full_text.result()])
@@ -98,6 +105,8 @@ class CandidateSearch:
             found.documents = documents.result()
             if second_query is not None:
                 found.second_similarity = self._second_similarity(second_query.result()[0], found)
+            if token_query is not None:
+                found.late_similarity = self._late_similarity(token_query.result()[0], found)
         embedder = self.components.image_embedder
         if embedder is not None and filters.allows(NodeKind.IMAGE):
             if image is not None:
@@ -150,6 +159,12 @@ class CandidateSearch:
         cosines = np.stack([stored[k] for k in keys]) @ query_vector
         return dict(zip(keys, (float(c) for c in cosines), strict=True))
 
+    def _late_similarity(self, query_tokens: np.ndarray, found: Candidates) -> dict[str, float]:
+        """MaxSim of the query's token vectors and each text candidate's stored ones."""
+        ids = [h.node.id for name in ("text_vector", "full_text") for h in found.lists[name]]
+        stored = self.store.token_vectors(ids, query_tokens.shape[1])
+        return {node_id: maxsim(query_tokens, tokens) for node_id, tokens in stored.items()}
+
     def _documents_and_filter(
         self, query: str, user: str | None, kinds: list[NodeKind], filters: SearchFilter
     ) -> list[DocumentHit]:
@@ -160,5 +175,5 @@ class CandidateSearch:
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
         # BM25 on one worker, the documents and the filter on another, and a second
-        # embedder's query embedding on a third.
+        # embedder's query embedding (or the query's token vectors) on a third.
         return ThreadPoolExecutor(max_workers=3, thread_name_prefix="mmrag-search")

@@ -48,11 +48,13 @@ from mmrag.store.tables import (
     NODE_COLUMNS,
     NODES,
     SECOND_VECTOR,
+    TOKEN_VECTORS,
     image_vectors_schema,
     nodes_schema,
     nodes_to_table,
     with_image_vectors,
 )
+from mmrag.store.token_vectors import unpack as unpack_tokens
 from mmrag.store.writes import replace_rows
 
 logger = logging.getLogger(__name__)
@@ -140,19 +142,30 @@ class Store(IndexMaintenance, Searches):
         return self._nodes_table(required=False) is not None
 
     def create_nodes_table(
-        self, text_dim: int, image_dim: int | None, second_dim: int | None = None
+        self,
+        text_dim: int,
+        image_dim: int | None,
+        second_dim: int | None = None,
+        *,
+        token_vectors: bool = False,
     ) -> None:
         """Create the nodes table (with a column for a second text embedder's vectors
-        when ``second_dim``), and the image-vectors table when there are image features
-        (``image_dim``), where they do not exist yet."""
+        when ``second_dim``, and one for token vectors when ``token_vectors``), and the
+        image-vectors table when there are image features (``image_dim``), where they do
+        not exist yet."""
         nodes = self._nodes_table(required=False)
         if nodes is None:
-            schema = nodes_schema(text_dim, second_dim=second_dim)
+            schema = nodes_schema(text_dim, second_dim=second_dim, token_vectors=token_vectors)
             nodes = self._nodes = self._open_or_create(NODES, schema)
         if second_dim is not None and SECOND_VECTOR not in nodes.schema.names:
             raise StoreError(
                 f"store {self.uri} was built without a second text embedder's vectors; "
                 "ingest into a new --store to use a pipeline that has one"
+            )
+        if token_vectors and TOKEN_VECTORS not in nodes.schema.names:
+            raise StoreError(
+                f"store {self.uri} was built without token vectors; ingest into a new "
+                "--store to use a pipeline with late_interaction"
             )
         inline = "image_vector" in nodes.schema.names  # a store made before the split
         if image_dim is not None and not inline and self._image_vectors_table() is None:
@@ -238,6 +251,21 @@ class Store(IndexMaintenance, Searches):
         matrix = np.asarray(rows.column(SECOND_VECTOR).combine_chunks().flatten(), np.float32)
         matrix = matrix.reshape(rows.num_rows, -1)
         return dict(zip(rows.column("id").to_pylist(), matrix, strict=True))
+
+    def token_vectors(self, ids: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        """The stored token vectors (n x ``dim``) of each node of ``ids`` that has them
+        (none when the store keeps none). Like :meth:`second_vectors`, unscoped."""
+        table = self._nodes_table(required=False)
+        wanted = list(dict.fromkeys(ids))
+        if table is None or not wanted or TOKEN_VECTORS not in table.schema.names:
+            return {}
+        where = all_of(in_list("id", wanted), f"{TOKEN_VECTORS} IS NOT NULL")
+        rows = table.search().where(where).select(["id", TOKEN_VECTORS]).limit(None).to_arrow()
+        blobs = rows.column(TOKEN_VECTORS).to_pylist()
+        return {
+            node_id: unpack_tokens(blob, dim)
+            for node_id, blob in zip(rows.column("id").to_pylist(), blobs, strict=True)
+        }
 
     def image_bytes(self, image_id: str, *, user: str | None) -> tuple[bytes, str] | None:
         """The stored bytes and format ("png", "jpeg", …) of an image the user may see."""

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from mmrag.schema import Node, NodeKind
+from mmrag.store import token_vectors
 
 NODES = "nodes"
 #: Image feature vectors, one row per image node that has one (see image_vectors_schema).
@@ -18,6 +19,8 @@ IMAGE_VECTORS = "image_vectors"
 FILES = "files"
 #: The nodes table's column of the second text embedder's vectors (optional).
 SECOND_VECTOR = "second_vector"
+#: The nodes table's column of packed token vectors (optional; ``late_interaction``).
+TOKEN_VECTORS = "token_vectors"
 META = "meta"
 
 #: Columns read for search results and listings (never vectors or image bytes).
@@ -56,16 +59,24 @@ def _node_fields(*middle: pa.Field) -> list[pa.Field]:
 
 
 def nodes_schema(
-    text_dim: int, image_dim: int | None = None, second_dim: int | None = None
+    text_dim: int,
+    image_dim: int | None = None,
+    second_dim: int | None = None,
+    *,
+    token_vectors: bool = False,
 ) -> pa.Schema:
     """The nodes table. New stores keep image vectors in a table of their own
     (:func:`image_vectors_schema`) and pass no ``image_dim``; stores made before that
     hold them in an ``image_vector`` column here, which keeps working. ``second_dim``:
     the pipeline's second text embedder's vectors (``second_vector``), when it has one;
-    nearly every node has text, so they sit beside the first's rather than apart."""
+    nearly every node has text, so they sit beside the first's rather than apart.
+    ``token_vectors``: each text node's packed token vectors (``token_vectors``), read
+    only for a query's candidates."""
     vectors = [pa.field("text_vector", pa.list_(pa.float32(), text_dim))]
     if second_dim is not None:
         vectors.append(pa.field(SECOND_VECTOR, pa.list_(pa.float32(), second_dim)))
+    if token_vectors:
+        vectors.append(pa.field(TOKEN_VECTORS, pa.large_binary()))
     if image_dim is not None:
         vectors.append(pa.field("image_vector", pa.list_(pa.float32(), image_dim)))
     return pa.schema(
@@ -129,6 +140,11 @@ def nodes_to_table(
         "metadata": [json.dumps(n.metadata, ensure_ascii=False, sort_keys=True) for n in nodes],
         "updated_at": [datetime.now(UTC)] * len(nodes),
     }
+    if TOKEN_VECTORS in schema.names:
+        columns[TOKEN_VECTORS] = [
+            token_vectors.pack(n.token_vectors) if n.token_vectors is not None else None
+            for n in nodes
+        ]
     for column in ("text_vector", SECOND_VECTOR, "image_vector"):
         if column in schema.names:
             columns[column] = _vectors(

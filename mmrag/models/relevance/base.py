@@ -29,6 +29,9 @@ class Candidates:
     #: Cosine of the query and each text candidate (by node id) under the pipeline's
     #: second text embedder, from the vectors stored at ingest; empty without one.
     second_similarity: dict[str, float] = field(default_factory=dict)
+    #: Late-interaction similarity (MaxSim) of the query and each text candidate (by node
+    #: id), from the token vectors stored at ingest; empty without them.
+    late_similarity: dict[str, float] = field(default_factory=dict)
 
     @property
     def size(self) -> int:

@@ -47,10 +47,16 @@ FEATURES = (
     "second_cos_rel",
     "inv_rank_second",
     "second_page_context",
+    # Late interaction (all 0 without stored token vectors): MaxSim of the query's and the
+    # candidate's token vectors, and relative to the question's best candidate. Adaptive k
+    # keeps 95% of k=10's hits with 47% of its items instead of 51% (pipeline `late`).
+    "late_maxsim",
+    "late_maxsim_rel",
 )
 
-#: The columns of the second text embedder's features.
+#: The columns of the second text embedder's features, and of late interaction's.
 _SECOND = slice(FEATURES.index("second_cos"), FEATURES.index("second_page_context") + 1)
+_LATE = slice(FEATURES.index("late_maxsim"), FEATURES.index("late_maxsim_rel") + 1)
 
 _PAGE_MENTION = re.compile(r"\b(?:page|slide|p\.)\s*(\d{1,4})\b", re.IGNORECASE)
 
@@ -115,6 +121,10 @@ def feature_matrix(candidates: Candidates, items: Sequence[ScoredNode], rrf_k: i
     rows[:, 15] = [float((item.node.source, item.node.page) in page_printed) for item in items]
     if candidates.second_similarity:
         rows[:, _SECOND] = _second_features(candidates.second_similarity, items)
+    if candidates.late_similarity:
+        late = np.array([max(candidates.late_similarity.get(i.node.id, 0.0), 0.0) for i in items])
+        best = late.max(initial=0.0)
+        rows[:, _LATE] = np.column_stack([late, late / best if best > 0 else late])
     return rows
 
 

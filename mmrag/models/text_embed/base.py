@@ -32,4 +32,12 @@ class TextEmbedder(Protocol):
     def embed(self, texts: Sequence[str], *, is_query: bool = False) -> np.ndarray: ...
 
 
+@runtime_checkable
+class TokenEmbedder(Protocol):
+    """A text embedder that also gives each text's token vectors (unit length, before
+    pooling, special tokens left out): what late interaction compares."""
+
+    def embed_tokens(self, texts: Sequence[str], *, is_query: bool = False) -> list[np.ndarray]: ...
+
+
 text_embedders: Registry[TextEmbedder] = Registry("text_embedders")

@@ -56,6 +56,18 @@ class HashingEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
 
+    def embed_tokens(self, texts: Sequence[str], *, is_query: bool = False) -> list[np.ndarray]:
+        """Each word as its own hashed vector (no context): late interaction's word match."""
+        out = []
+        for text in texts:
+            words = _WORD.findall(text.lower())[: self.max_tokens]
+            tokens = np.zeros((len(words), self.dim), dtype=np.float32)
+            for row, word in enumerate(words):
+                h = _bucket(word, 2 * self.dim)
+                tokens[row, h % self.dim] = 1.0 if h < self.dim else -1.0
+            out.append(tokens)
+        return out
+
 
 def _bucket(feature: str, buckets: int) -> int:
     digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()

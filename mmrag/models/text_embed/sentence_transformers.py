@@ -104,6 +104,27 @@ class SentenceTransformerEmbedder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
+    def embed_tokens(self, texts: Sequence[str], *, is_query: bool = False) -> list[np.ndarray]:
+        """Each text's token vectors from the last layer, before pooling: unit length,
+        [CLS] and [SEP] left out, padding removed."""
+        if not texts:
+            return []
+        encode = self._model.encode_query if is_query else self._model.encode_document
+        with self._lock, autocast(self.config.precision, self.config.device):
+            outputs = encode(
+                list(texts),
+                batch_size=self.config.batch_size,
+                output_value="token_embeddings",
+                show_progress_bar=False,
+            )
+        out = []
+        for tokens in outputs:
+            array = tokens.float().cpu().numpy()
+            array = array[1:-1] if len(array) > 2 else array
+            norms = np.linalg.norm(array, axis=1, keepdims=True)
+            out.append((array / np.where(norms == 0, 1.0, norms)).astype(np.float32))
+        return out
+
     @property
     def _model(self) -> Any:
         return self._loaded.model
