@@ -23,6 +23,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import extractive  # noqa: E402
+import late_interaction  # noqa: E402
 import personal  # noqa: E402
 import retrieval  # noqa: E402
 
@@ -189,3 +190,25 @@ def test_gold_in_top_lines_counts_the_first_gold_line_by_the_fitted_ranking() ->
     # Ranked the other way round, question 0's gold line is 2nd still, question 1's last.
     reversed_ = extractive.gold_in_top_lines(rows, feats, np.array([-1.0]))
     assert (reversed_["top_1"], reversed_["top_2"]) == (0.0, 0.667)
+
+
+def test_late_interaction_study_puts_its_signal_in_the_late_features() -> None:
+    from mmrag.models.relevance.features import FEATURES
+    from mmrag.retrieve.tuning import LabelledQuery
+
+    asked = np.array([[1.0, 0.0], [0.0, 1.0]])
+    doc = np.array([[0.6, 0.8], [1.0, 0.0]])
+    # Question token 1 meets doc token 2 (1.0), token 2 meets doc token 1 (0.8).
+    assert late_interaction.maxsim(asked, doc) == pytest.approx(0.9)
+    bits = late_interaction.one_bit(np.array([[0.2, -3.0]]))
+    assert np.allclose(bits, [[0.7071, -0.7071]], atol=1e-4)
+    text = "Otters eat. Herons wait!\nok"
+    assert late_interaction.sentences(text) == ["Otters eat.", "Herons wait!"]
+
+    features = np.ones((2, len(FEATURES)))
+    query = LabelledQuery(None, "document", [], features, np.zeros(2))  # type: ignore[arg-type]
+    out = late_interaction.with_signal(query, np.array([0.5, 0.25]))
+    assert out[:, FEATURES.index("late_maxsim")].tolist() == [0.5, 0.25]
+    assert out[:, FEATURES.index("late_maxsim_rel")].tolist() == [1.0, 0.5]
+    others = [i for i, name in enumerate(FEATURES) if not name.startswith("late_")]
+    assert (out[:, others] == 1).all() and (features == 1).all()  # the query's own untouched

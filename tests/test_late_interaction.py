@@ -145,3 +145,13 @@ def test_minilm_gives_a_unit_vector_per_token() -> None:
     asked = embedder.embed_tokens([text], is_query=True)[0]
     assert maxsim(asked, tokens[0]) == pytest.approx(1.0, abs=1e-3)
     assert maxsim(asked, tokens[1]) < 0.9
+
+
+def test_the_late_pipeline_keeps_token_vectors_and_weighs_them() -> None:
+    from mmrag.config import load_pipeline
+
+    late, default = load_pipeline("late"), load_pipeline("default")
+    assert late.late_interaction and not default.late_interaction
+    assert late.text_embedder == default.text_embedder  # the token vectors are MiniLM's
+    weights = late.retrieval.scorer.weights  # type: ignore[union-attr]
+    assert weights["late_maxsim"] > 0 and weights["late_maxsim_rel"] > 0

