@@ -240,13 +240,8 @@ class Store(IndexMaintenance, Searches):
         """The second text embedder's vector of each node of ``ids`` that has one (none
         when the store keeps no such vectors). The ids come from a scoped search, so no
         scope is applied again here."""
-        table = self._nodes_table(required=False)
-        wanted = list(dict.fromkeys(ids))
-        if table is None or not wanted or SECOND_VECTOR not in table.schema.names:
-            return {}
-        where = all_of(in_list("id", wanted), f"{SECOND_VECTOR} IS NOT NULL")
-        rows = table.search().where(where).select(["id", SECOND_VECTOR]).limit(None).to_arrow()
-        if rows.num_rows == 0:
+        rows = self._column_of(ids, SECOND_VECTOR)
+        if rows is None or rows.num_rows == 0:
             return {}
         matrix = np.asarray(rows.column(SECOND_VECTOR).combine_chunks().flatten(), np.float32)
         matrix = matrix.reshape(rows.num_rows, -1)
@@ -255,17 +250,25 @@ class Store(IndexMaintenance, Searches):
     def token_vectors(self, ids: Sequence[str], dim: int) -> dict[str, np.ndarray]:
         """The stored token vectors (n x ``dim``) of each node of ``ids`` that has them
         (none when the store keeps none). Like :meth:`second_vectors`, unscoped."""
-        table = self._nodes_table(required=False)
-        wanted = list(dict.fromkeys(ids))
-        if table is None or not wanted or TOKEN_VECTORS not in table.schema.names:
+        rows = self._column_of(ids, TOKEN_VECTORS)
+        if rows is None:
             return {}
-        where = all_of(in_list("id", wanted), f"{TOKEN_VECTORS} IS NOT NULL")
-        rows = table.search().where(where).select(["id", TOKEN_VECTORS]).limit(None).to_arrow()
         blobs = rows.column(TOKEN_VECTORS).to_pylist()
         return {
             node_id: unpack_tokens(blob, dim)
             for node_id, blob in zip(rows.column("id").to_pylist(), blobs, strict=True)
         }
+
+    def _column_of(self, ids: Sequence[str], column: str) -> pa.Table | None:
+        """``id`` and the optional nodes-table ``column`` of the nodes of ``ids`` where it
+        is set; None when the store has no such column."""
+        table = self._nodes_table(required=False)
+        wanted = list(dict.fromkeys(ids))
+        if table is None or not wanted or column not in table.schema.names:
+            return None
+        where = all_of(in_list("id", wanted), f"{column} IS NOT NULL")
+        rows: pa.Table = table.search().where(where).select(["id", column]).limit(None).to_arrow()
+        return rows
 
     def image_bytes(self, image_id: str, *, user: str | None) -> tuple[bytes, str] | None:
         """The stored bytes and format ("png", "jpeg", …) of an image the user may see."""
