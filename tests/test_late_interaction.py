@@ -155,3 +155,10 @@ def test_the_late_pipeline_keeps_token_vectors_and_weighs_them() -> None:
     assert late.text_embedder == default.text_embedder  # the token vectors are MiniLM's
     weights = late.retrieval.scorer.weights  # type: ignore[union-attr]
     assert weights["late_maxsim"] > 0 and weights["late_maxsim_rel"] > 0
+
+
+def test_token_vectors_of_another_width_are_a_clear_error(late_rag: RAG) -> None:
+    store = late_rag.store
+    ids = [r["id"] for r in store._nodes_table().search().select(["id"]).limit(None).to_list()]
+    with pytest.raises(StoreError, match="do not fit the text embedder's 63 dimensions"):
+        store.token_vectors(ids, 63)

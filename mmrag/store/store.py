@@ -253,11 +253,18 @@ class Store(IndexMaintenance, Searches):
         rows = self._column_of(ids, TOKEN_VECTORS)
         if rows is None:
             return {}
-        blobs = rows.column(TOKEN_VECTORS).to_pylist()
-        return {
-            node_id: unpack_tokens(blob, dim)
-            for node_id, blob in zip(rows.column("id").to_pylist(), blobs, strict=True)
-        }
+        out = {}
+        for node_id, blob in zip(
+            rows.column("id").to_pylist(), rows.column(TOKEN_VECTORS).to_pylist(), strict=True
+        ):
+            try:
+                out[node_id] = unpack_tokens(blob, dim)
+            except ValueError as exc:
+                raise StoreError(
+                    f"store {self.uri}: the token vectors of node {node_id} do not fit the "
+                    f"text embedder's {dim} dimensions ({exc}); re-ingest its file"
+                ) from exc
+        return out
 
     def _column_of(self, ids: Sequence[str], column: str) -> pa.Table | None:
         """``id`` and the optional nodes-table ``column`` of the nodes of ``ids`` where it
