@@ -44,8 +44,14 @@ QUERIES = [" ".join([ANIMALS[i], *_words(i)[:2]]) for i in range(18)] + [
 
 
 def _pipeline() -> PipelineConfig:
-    # OCR makes the images count: image and summary nodes come back from the workers too.
-    return fast_pipeline(ocr={"type": "rapidocr"})
+    # OCR makes the images count: image and summary nodes come back from the workers too,
+    # and so do the text nodes' token vectors.
+    return fast_pipeline(ocr={"type": "rapidocr"}, late_interaction=True)
+
+
+def _token_vectors(rag: RAG) -> dict[str, list[float]]:
+    ids = [r["id"] for r in rag.store._nodes_table().search().select(["id"]).limit(None).to_list()]
+    return {k: v.round(4).tolist() for k, v in rag.store.token_vectors(ids, 64).items()}
 
 
 def _corpus(root: Path) -> Path:
@@ -121,6 +127,7 @@ def test_ray_ingest_matches_local(tmp_path: Path, ray_address: str) -> None:
     assert remote_report.images == local_report.images == 6
     assert remote.stats().nodes == local.stats().nodes
     assert _top(remote) == _top(local)
+    assert _token_vectors(remote) == _token_vectors(local) != {}
 
     again = remote.ingest([docs], cluster=ray_address)
     assert (again.ingested, again.unchanged, again.nodes_written) == (0, 28, 0)
