@@ -9,8 +9,10 @@ candidates:
   maxsim        late interaction (ColBERT's MaxSim) with MiniLM's own token vectors:
                   for each question token its best cosine among the candidate's tokens,
                   averaged over the question's tokens (what pipeline ``late`` stores)
+  maxsim_8bit   the same with the candidates' token vectors as pipeline ``late`` stores
+                  them (8 bits a dimension and a float16 scale: 386 bytes a token)
   maxsim_1bit   the same with each candidate token vector kept as its signs (48 bytes a
-                  token instead of the 386 pipeline ``late`` stores)
+                  token)
   sentences     the best cosine between the question and any sentence of the candidate
                   (MiniLM sentence vectors: several vectors per chunk instead of one)
 
@@ -40,20 +42,16 @@ import numpy as np
 
 from mmrag.config import load_pipeline
 from mmrag.models.relevance.features import FEATURES
+from mmrag.models.relevance.late_interaction import maxsim
 from mmrag.retrieve.tuning import LabelledQuery
 from mmrag.retrieve.validation import Fitting, choose_fit_target, cross_validate
+from mmrag.store.token_vectors import pack, unpack
 
 TARGETS = (0.96, 0.965, 0.97, 0.975)
-VARIANTS = ("none", "maxsim", "maxsim_1bit", "sentences")
+VARIANTS = ("none", "maxsim", "maxsim_8bit", "maxsim_1bit", "sentences")
 SHOWN = ("hit@5", "hit_kept", "hit_kept_sd", "items_ratio", "items_ratio_sd")
 VALUE, RELATIVE = FEATURES.index("late_maxsim"), FEATURES.index("late_maxsim_rel")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
-def maxsim(query_tokens: np.ndarray, doc_tokens: np.ndarray) -> float:
-    """Mean over the query's (unit) token vectors of the best cosine with any of the
-    document's."""
-    return float((query_tokens @ doc_tokens.T).max(axis=1).mean())
 
 
 def one_bit(tokens: np.ndarray) -> np.ndarray:
@@ -126,6 +124,8 @@ def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -
         tokens = found.astype(np.float32)
         if variant == "sentences":
             out[i] = float((asked @ tokens.T).max())
+        elif variant == "maxsim_8bit":
+            out[i] = maxsim(asked, unpack(pack(tokens), tokens.shape[1]))
         else:
             out[i] = maxsim(asked, one_bit(tokens) if variant == "maxsim_1bit" else tokens)
     return out
