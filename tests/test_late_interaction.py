@@ -53,6 +53,26 @@ def test_maxsim_averages_each_query_tokens_best_match() -> None:
     assert maxsim(query, np.zeros((0, 2))) == 0.0
 
 
+def test_ingest_runs_the_embedder_once_for_vectors_and_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmrag.models.text_embed.hashing import HashingEmbedder
+
+    def second_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ingest embedded the chunks twice")
+
+    monkeypatch.setattr(HashingEmbedder, "embed_tokens", second_pass)
+    monkeypatch.setattr(
+        HashingEmbedder,
+        "embed_with_tokens",
+        lambda self, texts: (self.embed(texts), [np.ones((1, self.dim))] * len(texts)),
+    )
+    (tmp_path / "docs").mkdir()
+    make_pdf(tmp_path / "docs" / "birds.pdf", PAGES)
+    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline(late_interaction=True))
+    assert rag.ingest([tmp_path / "docs"]).nodes_written == 3
+
+
 def test_ingest_stores_token_vectors_for_every_text_node(late_rag: RAG) -> None:
     store = late_rag.store
     rows = store._nodes_table().search().select(["id", "kind", "text"]).limit(None).to_list()
@@ -145,6 +165,10 @@ def test_minilm_gives_a_unit_vector_per_token() -> None:
     asked = embedder.embed_tokens([text], is_query=True)[0]
     assert maxsim(asked, tokens[0]) == pytest.approx(1.0, abs=1e-3)
     assert maxsim(asked, tokens[1]) < 0.9
+    # Ingest takes both from one forward pass: the same vectors as two passes give.
+    vectors, together = embedder.embed_with_tokens([text, "a wren"])
+    assert np.allclose(vectors, embedder.embed([text, "a wren"]), atol=1e-6)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(together, tokens, strict=True))
 
 
 def test_the_late_pipeline_keeps_token_vectors_and_weighs_them() -> None:

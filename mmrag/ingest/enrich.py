@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -17,7 +18,6 @@ from mmrag.components import Components
 from mmrag.errors import MmragError
 from mmrag.ingest.document import DocImage, LoadedDocument, TextBlock
 from mmrag.models.summarize import ImageContext
-from mmrag.models.text_embed import TextEmbedder, TokenEmbedder
 from mmrag.schema import Node, NodeKind, make_node_id
 from mmrag.store.documents import DocumentRow
 from mmrag.timing import StageTimer
@@ -51,6 +51,8 @@ StageCallback = Callable[[str], None]
 StepCallback = Callable[[int, int], None]
 #: Chunks embedded per call: small enough that progress moves every second or two.
 _EMBED_STEP = 64
+#: What an embedding call returns for a slice of texts.
+_Embedded = TypeVar("_Embedded")
 
 
 def gets_text_vectors(kind: NodeKind, text: str | None) -> bool:
@@ -89,55 +91,51 @@ class Enricher:
             with self.timer.stage("image_features"):
                 out.nodes.extend(self._image_nodes(images, image_texts, out))
         texts = [n for n in out.nodes if gets_text_vectors(n.kind, n.text)]
+        chunks = [n.text for n in texts]
         stage(f"embedding {len(texts)} chunks")
         with self.timer.stage("text_embedding"):
-            vectors = self._embed(self.c.text_embedder, [n.text for n in texts], on_step)
+            if (token_embedder := self.c.token_embedder) is not None:
+                # Late interaction's token vectors come from the same forward pass.
+                both = self._in_slices(token_embedder.embed_with_tokens, chunks, on_step)
+                vectors = np.concatenate([pooled for pooled, _ in both])
+                for node, matrix in zip(texts, (t for _, ts in both for t in ts), strict=True):
+                    node.token_vectors = matrix
+            else:
+                vectors = np.concatenate(
+                    self._in_slices(self.c.text_embedder.embed, chunks, on_step)
+                )
         for node, vector in zip(texts, vectors, strict=True):
             node.text_vector = vector
         if (second := self.c.second_embedder) is not None:
             stage(f"second embedding of {len(texts)} chunks ({second.name})")
             with self.timer.stage("second_embedding"):
-                vectors = self._embed(second, [n.text for n in texts], on_step)
+                vectors = np.concatenate(self._in_slices(second.embed, chunks, on_step))
             for node, vector in zip(texts, vectors, strict=True):
                 node.second_vector = vector
-        if (token_embedder := self.c.token_embedder) is not None:
-            stage(f"token vectors of {len(texts)} chunks")
-            with self.timer.stage("token_vectors"):
-                tokens = self._token_vectors(token_embedder, [n.text for n in texts], on_step)
-            for node, matrix in zip(texts, tokens, strict=True):
-                node.token_vectors = matrix
         for node in out.nodes:
             out.nodes_per_source[node.source] = out.nodes_per_source.get(node.source, 0) + 1
         out.documents = [_document_row(p, out.nodes) for p in docs]
         return out
 
-    def _embed(
-        self, embedder: TextEmbedder, texts: list[str], on_step: StepCallback | None
-    ) -> np.ndarray:
-        """Text vectors, computed a slice at a time so that progress can be shown: a
+    def _in_slices(
+        self,
+        embed: Callable[[list[str]], _Embedded],
+        texts: list[str],
+        on_step: StepCallback | None,
+    ) -> list[_Embedded]:
+        """``embed`` over ``texts`` a slice at a time, so that progress can be shown: a
         group of files used to sit at "0 files done" for the whole of its embedding."""
         if on_step is None or len(texts) <= _EMBED_STEP:
-            vectors = embedder.embed(texts)
+            parts = [embed(texts)]
             if on_step is not None:
                 on_step(len(texts), len(texts))
-            return vectors
+            return parts
         parts = []
         on_step(0, len(texts))
         for start in range(0, len(texts), _EMBED_STEP):
-            parts.append(embedder.embed(texts[start : start + _EMBED_STEP]))
+            parts.append(embed(texts[start : start + _EMBED_STEP]))
             on_step(min(start + _EMBED_STEP, len(texts)), len(texts))
-        return np.concatenate(parts)
-
-    def _token_vectors(
-        self, embedder: TokenEmbedder, texts: list[str], on_step: StepCallback | None
-    ) -> list[np.ndarray]:
-        """Token vectors a slice at a time, with progress, as :meth:`_embed`."""
-        out: list[np.ndarray] = []
-        for start in range(0, len(texts), _EMBED_STEP):
-            out += embedder.embed_tokens(texts[start : start + _EMBED_STEP])
-            if on_step is not None:
-                on_step(len(out), len(texts))
-        return out
+        return parts
 
     # -- OCR --------------------------------------------------------------------------
 

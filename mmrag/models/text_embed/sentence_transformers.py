@@ -92,16 +92,9 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if is_query and len(texts) == 1 and (onnx := self._onnx) is not None:
             return onnx.encode(list(texts))
-        encode = self._model.encode_query if is_query else self._model.encode_document
-        threads = _one_thread() if is_query and len(texts) == 1 else nullcontext()
-        with self._lock, threads, autocast(self.config.precision, self.config.device):
-            vectors = encode(
-                list(texts),
-                batch_size=self.config.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+        vectors = self._encode(
+            texts, is_query=is_query, normalize_embeddings=True, convert_to_numpy=True
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_tokens(self, texts: Sequence[str], *, is_query: bool = False) -> list[np.ndarray]:
@@ -109,21 +102,37 @@ class SentenceTransformerEmbedder:
         [CLS] and [SEP] left out, padding removed."""
         if not texts:
             return []
+        outputs = self._encode(texts, is_query=is_query, output_value="token_embeddings")
+        return [_unit_tokens(tokens) for tokens in outputs]
+
+    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """:meth:`embed` and :meth:`embed_tokens` of documents from one forward pass: the
+        pooled vector is the mean of the same token vectors (ingest with late interaction
+        would otherwise run the model twice over every chunk)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        outputs = self._encode(texts, is_query=False, output_value=None)
+        pooled = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs])
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        vectors = (pooled / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+        # All outputs come padded to the batch's longest text; the mask says how far.
+        tokens = [
+            _unit_tokens(o["token_embeddings"][: int(o["attention_mask"].sum())]) for o in outputs
+        ]
+        return vectors, tokens
+
+    def _encode(self, texts: Sequence[str], *, is_query: bool, **options: Any) -> Any:
+        """The model's ``encode_query`` / ``encode_document`` under the embedder's lock
+        and precision; a single query on one torch thread (:func:`_one_thread`)."""
         encode = self._model.encode_query if is_query else self._model.encode_document
-        with self._lock, autocast(self.config.precision, self.config.device):
-            outputs = encode(
+        threads = _one_thread() if is_query and len(texts) == 1 else nullcontext()
+        with self._lock, threads, autocast(self.config.precision, self.config.device):
+            return encode(
                 list(texts),
                 batch_size=self.config.batch_size,
-                output_value="token_embeddings",
                 show_progress_bar=False,
+                **options,
             )
-        out = []
-        for tokens in outputs:
-            array = tokens.float().cpu().numpy()
-            array = array[1:-1] if len(array) > 2 else array
-            norms = np.linalg.norm(array, axis=1, keepdims=True)
-            out.append((array / np.where(norms == 0, 1.0, norms)).astype(np.float32))
-        return out
 
     @property
     def _model(self) -> Any:
@@ -196,6 +205,16 @@ class _Loaded:
     model: Any
     #: The model's ONNX export for single queries, when it has one.
     export: OnnxExport | None
+
+
+def _unit_tokens(tokens: Any) -> np.ndarray:
+    """A text's token vectors (a tensor) as unit-length float32 rows, [CLS] and [SEP]
+    left out."""
+    array = tokens.float().cpu().numpy()
+    array = array[1:-1] if len(array) > 2 else array
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    out: np.ndarray = (array / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+    return out
 
 
 @contextmanager
