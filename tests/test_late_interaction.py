@@ -88,8 +88,29 @@ def test_ingest_stores_token_vectors_for_every_text_node(late_rag: RAG) -> None:
         assert np.allclose(tokens, expected, atol=0.01)
 
 
-def test_retrieval_reads_maxsim_into_the_late_features(late_rag: RAG) -> None:
+def test_retrieval_reads_maxsim_into_the_late_features(
+    late_rag: RAG, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmrag.models.text_embed.hashing import HashingEmbedder
+
+    embedder = late_rag.components.token_embedder
+    assert isinstance(embedder, HashingEmbedder)
+    asked: list[tuple[list[str], bool]] = []
+
+    def one_pass(texts: list[str], *, is_query: bool = False) -> object:
+        asked.append((list(texts), is_query))
+        vectors = HashingEmbedder.embed(embedder, texts, is_query=is_query)
+        return vectors, HashingEmbedder.embed_tokens(embedder, texts, is_query=is_query)
+
+    def another_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the query was embedded twice")
+
+    monkeypatch.setattr(embedder, "embed_with_tokens", one_pass)
+    monkeypatch.setattr(embedder, "embed", another_pass)
+    monkeypatch.setattr(embedder, "embed_tokens", another_pass)
     found, fused = late_rag.retriever.candidates("heron reeds", user=None)
+    # The query's vector and its token vectors come from one pass.
+    assert asked == [(["heron reeds"], True)]
     assert found.late_similarity and set(found.late_similarity) <= {i.node.id for i in fused}
     x = feature_matrix(found, fused, rrf_k=60)
     value, relative = (FEATURES.index(f) for f in LATE)

@@ -54,6 +54,28 @@ def test_queries_on_onnx_match_torch_float32(cache: Path) -> None:
     assert not list(cache.glob("*.partial"))
 
 
+def test_a_querys_token_vectors_come_from_the_same_onnx_pass(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Late interaction needs the query's vector and its token vectors: one ONNX pass
+    # gives both, the same as torch float32 computes them, and torch is not run.
+    embedder = _embedder()
+    torch_fp32 = _embedder(query_runtime="torch", precision="float32")
+    question = QUESTIONS[2]
+    assert embedder._onnx is not None
+    monkeypatch.setattr(embedder, "_encode", _no_torch)
+    vectors, tokens = embedder.embed_with_tokens([question], is_query=True)
+    want_vector = torch_fp32.embed([question], is_query=True)
+    (want_tokens,) = torch_fp32.embed_tokens([question], is_query=True)
+    assert float(vectors[0] @ want_vector[0]) > 0.99999
+    assert tokens[0].shape == want_tokens.shape == (len(embedder.tokenize(question)), 384)
+    assert np.allclose(tokens[0], want_tokens, atol=1e-4)
+
+
+def _no_torch(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("a single query ran on torch")
+
+
 def test_embedding_documents_opens_no_session(cache: Path) -> None:
     # An ingest (or a Ray worker) never embeds a single query: it exports, once per
     # machine, but does not hold a session's copy of the weights.

@@ -39,8 +39,10 @@ class TokenEmbedder(Protocol):
 
     def embed_tokens(self, texts: Sequence[str], *, is_query: bool = False) -> list[np.ndarray]: ...
 
-    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``embed`` and ``embed_tokens`` of documents, in one pass where the model allows."""
+    def embed_with_tokens(
+        self, texts: Sequence[str], *, is_query: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``embed`` and ``embed_tokens``, in one pass where the model allows."""
         ...
 
 

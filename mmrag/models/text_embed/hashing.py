@@ -56,8 +56,10 @@ class HashingEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
 
-    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-        return self.embed(texts), self.embed_tokens(texts)
+    def embed_with_tokens(
+        self, texts: Sequence[str], *, is_query: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.embed(texts, is_query=is_query), self.embed_tokens(texts, is_query=is_query)
 
     def embed_tokens(self, texts: Sequence[str], *, is_query: bool = False) -> list[np.ndarray]:
         """Each word as its own hashed vector (no context): late interaction's word match."""

@@ -64,10 +64,22 @@ class OnnxQueryEncoder:
         self._tokenizer_lock = tokenizer_lock or nullcontext()
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        return self.encode_with_tokens(texts)[0]
+
+    def encode_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """:meth:`encode`, and each text's token vectors from the same pass (what
+        ``output_value="token_embeddings"`` gives, padding cut off, as float32)."""
         with self._tokenizer_lock:
             features = self._model.preprocess(texts)
         inputs = {name: features[name].numpy() for name in self._input_names}
         (tokens,) = self._session.run(None, inputs)
+        lengths = inputs["attention_mask"].sum(axis=1)
+        per_text = [t[: int(n)] for t, n in zip(tokens, lengths, strict=True)]
+        return self._pooled(features, inputs, tokens), per_text
+
+    def _pooled(
+        self, features: dict[str, Any], inputs: dict[str, np.ndarray], tokens: np.ndarray
+    ) -> np.ndarray:
         if self._numpy_mean:
             # Every torch op hands the GIL back and waits to take it again: beside a
             # thread busy in Python (the retrieval's searches run on such threads),

@@ -105,13 +105,19 @@ class SentenceTransformerEmbedder:
         outputs = self._encode(texts, is_query=is_query, output_value="token_embeddings")
         return [_unit_tokens(tokens) for tokens in outputs]
 
-    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """:meth:`embed` and :meth:`embed_tokens` of documents from one forward pass: the
-        pooled vector is the mean of the same token vectors (ingest with late interaction
-        would otherwise run the model twice over every chunk)."""
+    def embed_with_tokens(
+        self, texts: Sequence[str], *, is_query: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """:meth:`embed` and :meth:`embed_tokens` from one forward pass: the pooled
+        vector is the mean of the same token vectors (ingest with late interaction would
+        otherwise run the model twice over every chunk, and a query would wait for a
+        second pass). A single query runs on ONNX Runtime where :meth:`embed` does."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
-        outputs = self._encode(texts, is_query=False, output_value=None)
+        if is_query and len(texts) == 1 and (onnx := self._onnx) is not None:
+            vectors, raw = onnx.encode_with_tokens(list(texts))
+            return vectors, [_unit_tokens(tokens) for tokens in raw]
+        outputs = self._encode(texts, is_query=is_query, output_value=None)
         pooled = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs])
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         vectors = (pooled / np.where(norms == 0, 1.0, norms)).astype(np.float32)
@@ -208,9 +214,9 @@ class _Loaded:
 
 
 def _unit_tokens(tokens: Any) -> np.ndarray:
-    """A text's token vectors (a tensor) as unit-length float32 rows, [CLS] and [SEP]
-    left out."""
-    array = tokens.float().cpu().numpy()
+    """A text's token vectors (a tensor or an array) as unit-length float32 rows, [CLS]
+    and [SEP] left out."""
+    array = tokens if isinstance(tokens, np.ndarray) else tokens.float().cpu().numpy()
     array = array[1:-1] if len(array) > 2 else array
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     out: np.ndarray = (array / np.where(norms == 0, 1.0, norms)).astype(np.float32)
