@@ -160,3 +160,53 @@ def test_optimize_help_and_missing_store(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "Compact the store" in result.output
     result = runner.invoke(app, ["optimize", "-s", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "no store at" in result.output
+
+
+def test_optimize_prunes_old_versions_and_leaves_memories_their_undo(tmp_path: Path) -> None:
+    from mmrag import RAG
+    from tests.conftest import fast_pipeline
+
+    docs, path = tmp_path / "docs", tmp_path / "store"
+    docs.mkdir()
+    rag = RAG.open(path, pipeline=fast_pipeline())
+    for version in range(3):  # each re-ingest replaces the file's rows: versions pile up
+        (docs / "notes.txt").write_text(f"Herons wait in the reeds. Draft {version}.\n" * 40)
+        rag.ingest([docs])
+    mine = rag.memories("alice")
+    mine.add("bo", info="first")
+    mine.edit("bo", info="second")
+
+    result = runner.invoke(app, ["optimize", "-s", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    kept = json.loads(result.stdout)  # the default keeps a week of versions
+    assert kept["versions_after"] >= kept["versions_before"]
+
+    result = runner.invoke(app, ["optimize", "-s", str(path), "--prune-older-than", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    pruned = json.loads(result.stdout)
+    assert pruned["versions_after"] < pruned["versions_before"]
+    assert pruned["disk_bytes_after"] < pruned["disk_bytes_before"]
+    reopened = RAG.open(path, pipeline=fast_pipeline())
+    assert "Draft 2" in reopened.retrieve("herons in the reeds").items[0].node.text
+    assert reopened.memories("alice").undo() == "edit <bo>"
+    assert reopened.memories("alice").show("bo").info == "first"
+
+    result = runner.invoke(app, ["optimize", "-s", str(path), "--prune-older-than", "soon"])
+    assert result.exit_code == 2 and "--prune-older-than" in result.output
+    assert "not an age" in result.output
+
+
+def test_ages_read_as_durations() -> None:
+    from datetime import timedelta
+
+    import typer
+
+    from mmrag.cli.maintenance import parse_age
+
+    assert parse_age("0") == timedelta(0)
+    assert parse_age("12h") == timedelta(hours=12)
+    assert parse_age("1.5d") == timedelta(hours=36)
+    assert parse_age(" 30M ") == timedelta(minutes=30)
+    for wrong in ("", "7", "-1d", "d", "1w"):
+        with pytest.raises(typer.BadParameter):
+            parse_age(wrong)

@@ -7,6 +7,8 @@ settings on the store URI. Nothing here is mocked inside the process.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import socket
 import subprocess
 import sys
@@ -254,7 +256,10 @@ def test_indexed_search_on_object_storage(s3_env: str, monkeypatch: pytest.Monke
         vectors = rng.standard_normal((n, DIM)).astype(np.float32)
         _write(store, _nodes(vectors, user, prefix), user)
         rows[user] = (vectors, [f"{prefix}{i}" for i in range(n)])
-    store.refresh_indexes()
+    # Old versions pruned on S3 too (what `mmrag optimize --prune-older-than 0` runs).
+    versions = store.versions()
+    store.refresh_indexes(prune_older_than=timedelta(0))
+    assert store.versions() < versions
     store.exact.max_rows = 0  # searched through the index, as a large table is
     for query in rng.standard_normal((3, DIM)).astype(np.float32):
         hits = store.vector_search(

@@ -174,7 +174,3 @@ class DocumentTable:
             .to_list()
         )
         return {r["source"]: int(r["pages"] or 0) for r in rows}
-
-    def optimize(self) -> None:
-        if self._table.count_rows() > 0:
-            self._table.optimize()

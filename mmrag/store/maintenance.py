@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import logging
+import warnings
+from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +35,19 @@ class IndexMaintenance:
         def _nodes_table(self, required: bool = True) -> Any: ...
         def _image_vectors_table(self) -> Any | None: ...
 
-    def refresh_indexes(self, *, retrain: bool = False) -> None:
+    def refresh_indexes(
+        self, *, retrain: bool = False, prune_older_than: timedelta | None = None
+    ) -> None:
         """Build missing indexes and fold new rows into existing ones, then compact.
 
         ``retrain`` rebuilds the ANN indexes from scratch (new partitions for the rows
         the table holds now) even where the policy would only fold new rows in.
+
+        Compacting also deletes the table versions older than ``prune_older_than``
+        (LanceDB's 7 days when None) and the files only they use: right after an
+        ingest, old versions hold about as much data as the live one. A reader still
+        on a deleted version (a process that opened the store before) fails and must
+        reopen it. The memory tables are left alone: undo reads their old versions.
 
         Another writer may be doing the same at the same moment: an index build that
         loses the race is retried on the new version (where the index may already
@@ -54,15 +64,23 @@ class IndexMaintenance:
                 what="building indexes",
                 on_retry=indexed.checkout_latest,
             )
+        compact = partial(_compact, older_than=prune_older_than)
         for name, target in (
             *((name, indexed) for name, indexed, _ in searched),
             (DOCUMENTS, self.documents.table),
             (FILES, self.files.table),
         ):
             try:
-                retry_conflicts(target.optimize, what=f"compacting {name}", attempts=4)
+                retry_conflicts(partial(compact, target), what=f"compacting {name}", attempts=4)
             except MmragError as exc:
                 logger.warning("%s; left for the next run", exc)
+
+    def versions(self) -> int:
+        """Table versions the store keeps (of the tables :meth:`refresh_indexes`
+        compacts), each readable until pruned."""
+        tables = [t for _, t, _ in self._searched_tables()]
+        tables += [self.documents.table, self.files.table]
+        return sum(len(t.list_versions()) for t in tables if t is not None)
 
     def fragments(self) -> int:
         """Data files of the nodes table: compaction brings many small ones down to few."""
@@ -116,3 +134,12 @@ class IndexMaintenance:
         if vectors is not None:
             found.append((IMAGE_VECTORS, vectors, indexing.IMAGE_VECTOR_SCALAR_INDEXES))
         return found
+
+
+def _compact(table: Any, *, older_than: timedelta | None) -> None:
+    if table.count_rows() > 0:
+        with warnings.catch_warnings():
+            # LanceDB warns that an age of 0 fails readers of older versions: what
+            # refresh_indexes says, and `mmrag optimize --help` with it.
+            warnings.filterwarnings("ignore", "optimize\\(cleanup_older_than", UserWarning)
+            table.optimize(cleanup_older_than=older_than)
