@@ -95,6 +95,8 @@ def ingest(files: list[Path], store: Path, pipeline: str, *, ray: bool) -> dict[
         "peak_rss_mb": round(max(rss.peak, _own_maxrss()) / 2**20, 1),
         "ray_cluster_start_seconds": cluster_seconds,
         "store_mb": round((stats.size_bytes or 0) / 1e6, 1),
+        # store_mb counts the versions LanceDB keeps for a week; this, the data alone.
+        "live_mb": round((stats.live_bytes or 0) / 1e6, 1),
     }
 
 

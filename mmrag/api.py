@@ -63,7 +63,10 @@ class StoreStats:
     nodes: dict[str, int] = field(default_factory=dict)
     version: int = 0
     indexes: list[str] = field(default_factory=list)
+    #: Bytes on disk, every kept version included (None in object storage).
     size_bytes: int | None = None
+    #: Bytes of data in the tables' latest versions.
+    live_bytes: int | None = None
     #: Per index: name, type, columns, indexed_rows, unindexed_rows.
     index_coverage: list[dict[str, Any]] = field(default_factory=list)
 
@@ -81,6 +84,7 @@ class StoreStats:
             "version": self.version,
             "indexes": self.indexes,
             "size_bytes": self.size_bytes,
+            "live_bytes": self.live_bytes,
             "index_coverage": self.index_coverage,
         }
 
@@ -349,7 +353,6 @@ class RAG(AsyncVerbs):
 
     def stats(self, *, user: str | None = None) -> StoreStats:
         meta = self.store.meta()
-        size = _dir_size(Path(self.store.uri)) if "://" not in self.store.uri else None
         return StoreStats(
             uri=self.store.uri,
             pipeline=self.config.name,
@@ -361,7 +364,8 @@ class RAG(AsyncVerbs):
             nodes=self.store.count(user=user),
             version=self.store.version(),
             indexes=self.store.index_names(),
-            size_bytes=size,
+            size_bytes=self.store.disk_bytes(),
+            live_bytes=self.store.live_bytes(),
             index_coverage=[c.to_dict() for c in self.store.index_coverage()],
         )
 
@@ -398,7 +402,3 @@ def _with_sources(filters: SearchFilter | None, source: str | Sequence[str] | No
         return filters
     extra = (source,) if isinstance(source, str) else tuple(source)
     return replace(filters, sources=filters.sources + extra)
-
-
-def _dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

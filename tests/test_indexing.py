@@ -176,6 +176,8 @@ def test_optimize_prunes_old_versions_and_leaves_memories_their_undo(tmp_path: P
     mine.add("bo", info="first")
     mine.edit("bo", info="second")
 
+    before = rag.stats()
+    assert before.size_bytes is not None and before.live_bytes is not None
     result = runner.invoke(app, ["optimize", "-s", str(path), "--json"])
     assert result.exit_code == 0, result.output
     kept = json.loads(result.stdout)  # the default keeps a week of versions
@@ -188,6 +190,10 @@ def test_optimize_prunes_old_versions_and_leaves_memories_their_undo(tmp_path: P
     assert pruned["disk_bytes_after"] < pruned["disk_bytes_before"]
     reopened = RAG.open(path, pipeline=fast_pipeline())
     assert "Draft 2" in reopened.retrieve("herons in the reeds").items[0].node.text
+    after = reopened.stats()  # only the old versions' files went
+    assert after.size_bytes is not None and after.live_bytes is not None
+    assert after.live_bytes == pytest.approx(before.live_bytes, rel=0.05)
+    assert after.size_bytes - after.live_bytes < before.size_bytes - before.live_bytes
     assert reopened.memories("alice").undo() == "edit <bo>"
     assert reopened.memories("alice").show("bo").info == "first"
 

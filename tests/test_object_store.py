@@ -7,13 +7,12 @@ settings on the store URI. Nothing here is mocked inside the process.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +154,7 @@ def test_end_to_end_on_object_storage(
 
     stats = rag.stats().to_dict()
     assert stats["files"] == 5 and stats["total_nodes"] > 0 and "FTS(text)" in stats["indexes"]
+    assert stats["live_bytes"] > 0 and stats["size_bytes"] is None  # no folder to sum
 
     spec = DatasetSpec(name="s3", examples=[], level="file")
     example = Example(

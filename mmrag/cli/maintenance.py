@@ -95,13 +95,13 @@ def optimize(
             raise StoreError(f"no store at {store}")
         opened = Store.open(store)
         before = opened.fragments(), opened.index_coverage(), opened.versions()
-        disk_before = _disk_bytes(store)
+        disk_before = opened.disk_bytes()
         started = time.perf_counter()
         with err.status("compacting and indexing…"):
             opened.refresh_indexes(retrain=retrain, prune_older_than=age)
         seconds = time.perf_counter() - started
         after = opened.fragments(), opened.index_coverage(), opened.versions()
-        disk_after = _disk_bytes(store)
+        disk_after = opened.disk_bytes()
     report = {
         "seconds": round(seconds, 2),
         "fragments_before": before[0],
@@ -140,10 +140,3 @@ def parse_age(text: str) -> timedelta:
             param_hint="--prune-older-than",
         )
     return timedelta(seconds=float(match[1]) * _AGE_UNITS[match[2] or "s"])
-
-
-def _disk_bytes(store: str) -> int | None:
-    """Bytes under a local store's folder (None for object storage)."""
-    if "://" in store:
-        return None
-    return sum(f.stat().st_size for f in Path(store).rglob("*") if f.is_file())

@@ -172,6 +172,9 @@ def store_stats(result: StoreStats) -> None:
     for ix in result.index_coverage:
         table.add_row(f"  {index_label(ix)}", index_coverage(ix))
     table.add_row("version", str(result.version))
+    if result.live_bytes is not None:
+        table.add_row("data", f"{result.live_bytes / 1e6:.1f} MB in the current version")
     if result.size_bytes is not None:
-        table.add_row("size", f"{result.size_bytes / 1e6:.1f} MB")
+        # Old versions stay on disk for a week unless pruned (`mmrag optimize`).
+        table.add_row("on disk", f"{result.size_bytes / 1e6:.1f} MB, old versions included")
     out.print(table)

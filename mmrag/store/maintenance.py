@@ -8,6 +8,7 @@ import logging
 import warnings
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmrag.errors import MmragError
@@ -27,6 +28,8 @@ class IndexMaintenance:
     """What ``mmrag ingest`` runs after writing, and ``mmrag optimize`` and ``stats`` read."""
 
     if TYPE_CHECKING:  # provided by Store
+        uri: str
+        db: Any
         documents: DocumentTable
         files: FileLedger
 
@@ -81,6 +84,27 @@ class IndexMaintenance:
         tables = [t for _, t, _ in self._searched_tables()]
         tables += [self.documents.table, self.files.table]
         return sum(len(t.list_versions()) for t in tables if t is not None)
+
+    def disk_bytes(self) -> int | None:
+        """Bytes under a local store's folder: every kept version's files (None for a
+        store in object storage, which has no cheap total)."""
+        if "://" in self.uri:
+            return None
+        return sum(f.stat().st_size for f in Path(self.uri).rglob("*") if f.is_file())
+
+    def live_bytes(self) -> int:
+        """Bytes of data in the latest version of every table of the store (memories'
+        included): what :meth:`disk_bytes` comes down to once old versions are pruned,
+        indexes aside."""
+        names: list[str] = []
+        page: str | None = None
+        while True:
+            listed = self.db.list_tables(page_token=page)
+            names += listed.tables
+            page = listed.page_token
+            if not page:
+                break
+        return sum(int(self.db.open_table(name).stats()["total_bytes"]) for name in names)
 
     def fragments(self) -> int:
         """Data files of the nodes table: compaction brings many small ones down to few."""
