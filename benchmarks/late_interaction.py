@@ -13,6 +13,9 @@ candidates:
                   them (8 bits a dimension and a float16 scale: 386 bytes a token)
   maxsim_1bit   the same with each candidate token vector kept as its signs (48 bytes a
                   token)
+  pruned_punct  maxsim_8bit with the candidates' punctuation tokens left out (ColBERT
+                  masks them in documents): fewer bytes to store and read
+  pruned_stop   the same, and function words (the, of, is, ...) left out too
   sentences     the best cosine between the question and any sentence of the candidate
                   (MiniLM sentence vectors: several vectors per chunk instead of one)
 
@@ -50,7 +53,24 @@ from mmrag.retrieve.validation import Fitting, choose_fit_target, cross_validate
 from mmrag.store.token_vectors import pack, unpack
 
 TARGETS = (0.96, 0.965, 0.97, 0.975)
-VARIANTS = ("none", "maxsim", "maxsim_8bit", "maxsim_1bit", "sentences")
+VARIANTS = (
+    "none",
+    "maxsim",
+    "maxsim_8bit",
+    "maxsim_1bit",
+    "pruned_punct",
+    "pruned_stop",
+    "sentences",
+)
+#: Function words: a fixed English list, not fitted to any data.
+_FUNCTION_WORDS = (
+    "a an the of in on at to for from by with as into onto about than then and or but "
+    "nor so if is are was were be been being am do does did has have had having it its "
+    "this that these those there here which who whom whose what i me my we our you your "
+    "he him his she her they them their can could may might must shall should will would "
+    "also such"
+)
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
 SHOWN = ("hit@5", "hit_kept", "hit_kept_sd", "items_ratio", "items_ratio_sd")
 VALUE, RELATIVE = FEATURES.index("late_maxsim"), FEATURES.index("late_maxsim_rel")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -88,6 +108,22 @@ def token_vectors(texts: Sequence[str]) -> list[np.ndarray]:
     return [t.astype(np.float16) for t in embedder.embed_tokens(texts)]
 
 
+def kept_tokens(text: str, *, function_words: bool) -> np.ndarray:
+    """Which of ``text``'s token vectors a pruned store keeps: not punctuation-only
+    tokens, nor (``function_words``) single-piece function words."""
+    embedder = minilm().text_embedder
+    tokenizer = embedder._model.tokenizer  # type: ignore[attr-defined]
+    pieces = tokenizer.convert_ids_to_tokens(embedder.tokenize(text))
+    keep = []
+    for i, piece in enumerate(pieces):
+        whole = not piece.startswith("##") and not (
+            i + 1 < len(pieces) and pieces[i + 1].startswith("##")
+        )
+        punctuation = not any(ch.isalnum() for ch in piece)
+        keep.append(not punctuation and not (function_words and whole and piece in FUNCTION_WORDS))
+    return np.array(keep, dtype=bool)
+
+
 def sentence_vectors(texts: Sequence[str]) -> list[np.ndarray]:
     """Unit MiniLM vectors of each text's sentences."""
     pieces = [sentences(text) for text in texts]
@@ -107,6 +143,10 @@ def signals(
     return dict(zip(texts, vectors(list(texts.values())), strict=True))
 
 
+#: Share of each candidate's tokens a pruned variant left out.
+pruned_share: list[float] = []
+
+
 def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -> np.ndarray:
     asked = vectors[f"q:{query.example.question}"].astype(np.float32)
     out = np.zeros(len(query.items))
@@ -115,7 +155,12 @@ def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -
         if found is None:
             continue
         tokens = found.astype(np.float32)
-        if variant == "sentences":
+        if variant.startswith("pruned_"):
+            mask = kept_tokens(item.node.text, function_words=variant == "pruned_stop")
+            tokens = tokens[mask[: len(tokens)]] if len(mask) >= len(tokens) else tokens
+            pruned_share.append(1.0 - len(tokens) / max(len(found), 1))
+            out[i] = maxsim(asked, unpack(pack(tokens), tokens.shape[1]))
+        elif variant == "sentences":
             out[i] = float((asked @ tokens.T).max())
         elif variant == "maxsim_8bit":
             out[i] = maxsim(asked, unpack(pack(tokens), tokens.shape[1]))
@@ -179,6 +224,9 @@ def main() -> int:
             },
             "seconds": round(time.perf_counter() - started, 1),
         }
+        if pruned_share:
+            figures[variant]["tokens_left_out"] = round(float(np.mean(pruned_share)), 3)
+            pruned_share.clear()
         print(
             variant, figures[variant]["chosen_target"], figures[variant]["chosen"], file=sys.stderr
         )
