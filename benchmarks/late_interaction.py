@@ -16,6 +16,9 @@ candidates:
   pruned_punct  maxsim_8bit with the candidates' punctuation tokens left out (ColBERT
                   masks them in documents): fewer bytes to store and read
   pruned_stop   the same, and function words (the, of, is, ...) left out too
+  pooled_N      maxsim_8bit with each candidate's token vectors pooled N to 1: Ward
+                  clustering into ceil(n / N) groups, each stored as its unit mean (token
+                  pooling, Clavie et al. 2024): N times fewer bytes to store and read
   sentences     the best cosine between the question and any sentence of the candidate
                   (MiniLM sentence vectors: several vectors per chunk instead of one)
 
@@ -60,6 +63,9 @@ VARIANTS = (
     "maxsim_1bit",
     "pruned_punct",
     "pruned_stop",
+    "pooled_2",
+    "pooled_4",
+    "pooled_8",
     "sentences",
 )
 #: Function words: a fixed English list, not fitted to any data.
@@ -124,6 +130,19 @@ def kept_tokens(text: str, *, function_words: bool) -> np.ndarray:
     return np.array(keep, dtype=bool)
 
 
+def pooled(tokens: np.ndarray, factor: int) -> np.ndarray:
+    """``tokens`` pooled ``factor`` to 1: Ward clusters, each as its unit-length mean."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    groups = -(-len(tokens) // factor)
+    if len(tokens) < 2 or groups >= len(tokens):
+        return tokens
+    labels = fcluster(linkage(tokens, method="ward"), t=groups, criterion="maxclust")
+    means = np.stack([tokens[labels == label].mean(axis=0) for label in np.unique(labels)])
+    out: np.ndarray = means / np.linalg.norm(means, axis=1, keepdims=True)
+    return out
+
+
 def sentence_vectors(texts: Sequence[str]) -> list[np.ndarray]:
     """Unit MiniLM vectors of each text's sentences."""
     pieces = [sentences(text) for text in texts]
@@ -158,6 +177,10 @@ def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -
         if variant.startswith("pruned_"):
             mask = kept_tokens(item.node.text, function_words=variant == "pruned_stop")
             tokens = tokens[mask[: len(tokens)]] if len(mask) >= len(tokens) else tokens
+            pruned_share.append(1.0 - len(tokens) / max(len(found), 1))
+            out[i] = maxsim(asked, unpack(pack(tokens), tokens.shape[1]))
+        elif variant.startswith("pooled_"):
+            tokens = pooled(tokens, int(variant.removeprefix("pooled_")))
             pruned_share.append(1.0 - len(tokens) / max(len(found), 1))
             out[i] = maxsim(asked, unpack(pack(tokens), tokens.shape[1]))
         elif variant == "sentences":
