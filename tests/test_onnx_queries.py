@@ -70,6 +70,10 @@ def test_a_querys_token_vectors_come_from_the_same_onnx_pass(
     assert float(vectors[0] @ want_vector[0]) > 0.99999
     assert tokens[0].shape == want_tokens.shape == (len(embedder.tokenize(question)), 384)
     assert np.allclose(tokens[0], want_tokens, atol=1e-4)
+    # On torch (query_runtime: torch) the one pass gives the same.
+    torch_vectors, torch_tokens = torch_fp32.embed_with_tokens([question], is_query=True)
+    assert np.allclose(torch_vectors, want_vector, atol=1e-6)
+    assert np.allclose(torch_tokens[0], want_tokens, atol=1e-6)
 
 
 def _no_torch(*args: Any, **kwargs: Any) -> Any:
