@@ -212,3 +212,10 @@ def test_late_interaction_study_puts_its_signal_in_the_late_features() -> None:
     assert out[:, FEATURES.index("late_maxsim_rel")].tolist() == [1.0, 0.5]
     others = [i for i, name in enumerate(FEATURES) if not name.startswith("late_")]
     assert (out[:, others] == 1).all() and (features == 1).all()  # the query's own untouched
+
+    # Pooling: near tokens merge first, into unit means; ceil(n / factor) vectors remain.
+    tokens = np.array([[1.0, 0.0], [0.995, 0.0998], [0.0, 1.0], [0.0998, 0.995], [-1.0, 0.0]])
+    pooled = late_interaction.pooled(tokens, 2)
+    assert pooled.shape == (3, 2) and np.allclose(np.linalg.norm(pooled, axis=1), 1.0)
+    assert sorted(np.round(pooled[:, 0], 1).tolist()) == [-1.0, 0.0, 1.0]
+    assert late_interaction.pooled(tokens[:1], 4).shape == (1, 2)
