@@ -59,6 +59,23 @@ def test_discover_walks_recursively_and_skips_hidden(tree: Path) -> None:
     assert found.missing == []
 
 
+def test_discover_leaves_a_store_inside_the_folder_out(tree: Path, tmp_path: Path) -> None:
+    # Like a hidden folder: a store's tables are data, not documents, and their files
+    # would otherwise be listed one by one as unsupported.
+    from mmrag import RAG
+    from tests.conftest import fast_pipeline
+
+    RAG.open(tree / "store", pipeline=fast_pipeline()).ingest([tmp_path / "docs" / "b.txt"])
+    (tree / "other" / "vectors.lance" / "data").mkdir(parents=True)
+    (tree / "other" / "vectors.lance" / "data" / "0.lance").write_bytes(b"\0")
+    (tree / "other" / "kept.txt").write_text("a document beside a table", encoding="utf-8")
+    found = discover([tree])
+    assert rels(tree, found.files) >= {"b.txt", "other/kept.txt"}
+    assert not any("store" in f.parts or "vectors.lance" in f.parts for f in found.files)
+    assert rels(tree, found.unsupported) == {"notes.odt", "sub/deep/f.xyz"}
+    assert found.skipped == []
+
+
 def test_discover_include_globs(tree: Path) -> None:
     assert rels(tree, discover([tree], include=["*.txt"]).files) == {"b.txt", "drafts/h.txt"}
     assert rels(tree, discover([tree], include=["sub/**"]).files) == {

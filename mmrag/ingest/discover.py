@@ -4,7 +4,8 @@ Discovery only looks (``stat``), never opens: whatever it takes is a regular fil
 the folders it was given. Everything else it meets is named with the reason it was left
 out, so one odd entry (a symlink loop, a named pipe) costs one line, not the run.
 Symlinks are followed only when their target lies inside a given folder (or one the
-user allowed); hidden entries inside folders are skipped silently, as before.
+user allowed); hidden entries inside folders are skipped silently, as before, and so is
+a store inside a folder being ingested (an mmrag store, or any LanceDB table).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from mmrag.ingest.loaders import supported_extensions
 from mmrag.ingest.scope import ReadScope, kind_of
+from mmrag.store.tables import FILES, META
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,7 @@ def discover(
         elif stat.S_ISREG(info.st_mode):
             walker.add(path)
         else:
-            found.skipped.append(Skipped(str(path), f"{kind_of(info.st_mode)}; not read"))
+            found.skipped.append(Skipped(str(path), kind_of(info.st_mode)))
     return found
 
 
@@ -146,10 +148,12 @@ class _Walker:
                         )
                     )
                     continue
-            if is_dir:
+            if is_dir and not _is_store_data(path):
                 subfolders.append((path, info))
+            elif is_dir:
+                continue  # a store's data, like a hidden folder: never documents
             elif not stat.S_ISREG(info.st_mode):
-                self.found.skipped.append(Skipped(str(path), f"{kind_of(info.st_mode)}; not read"))
+                self.found.skipped.append(Skipped(str(path), kind_of(info.st_mode)))
             elif path.suffix.lower() not in self.extensions:
                 self.found.unsupported.append(path)
             else:
@@ -160,6 +164,15 @@ class _Walker:
         if self.exclude and _matches(rel, self.exclude):
             return False
         return not self.include or _matches(rel, self.include)
+
+
+def _is_store_data(folder: Path) -> bool:
+    """Does ``folder`` hold a store's data rather than documents: an mmrag store (its
+    tables side by side) or one LanceDB table? Its data files, manifests and transaction
+    files would otherwise be listed one by one as unsupported."""
+    if folder.suffix == ".lance":
+        return True
+    return all((folder / f"{table}.lance").is_dir() for table in (META, FILES))
 
 
 def _stat(path: Path) -> tuple[os.stat_result | None, str | None]:
