@@ -19,6 +19,11 @@ candidates:
   pooled_N      maxsim_8bit with each candidate's token vectors pooled N to 1: Ward
                   clustering into ceil(n / N) groups, each stored as its unit mean (token
                   pooling, Clavie et al. 2024): N times fewer bytes to store and read
+  query_content maxsim_8bit over the question's content tokens only (punctuation and
+                  function words left out of the question, not of the store): free
+  query_idf     maxsim_8bit with each question token's best cosine weighted by its
+                  word piece's IDF over the candidates' texts (a corpus statistic, as
+                  BM25's): free at query time
   sentences     the best cosine between the question and any sentence of the candidate
                   (MiniLM sentence vectors: several vectors per chunk instead of one)
 
@@ -66,6 +71,8 @@ VARIANTS = (
     "pooled_2",
     "pooled_4",
     "pooled_8",
+    "query_content",
+    "query_idf",
     "sentences",
 )
 #: Function words: a fixed English list, not fitted to any data.
@@ -162,12 +169,45 @@ def signals(
     return dict(zip(texts, vectors(list(texts.values())), strict=True))
 
 
+def pieces(text: str) -> list[int]:
+    """``text``'s word-piece ids, as its token vectors are ordered."""
+    return minilm().text_embedder.tokenize(text)
+
+
+#: IDF of each word piece over the candidates' distinct texts (filled by main).
+piece_idf: dict[int, float] = {}
+
+
+def fill_piece_idf(queries: Sequence[LabelledQuery]) -> None:
+    texts = {item.node.id: item.node.text for q in queries for item in q.items if item.node.text}
+    counts: dict[int, int] = {}
+    for text in texts.values():
+        for piece in set(pieces(text)):
+            counts[piece] = counts.get(piece, 0) + 1
+    total = len(texts)
+    piece_idf.update({p: float(np.log((total + 1) / (c + 1)) + 1) for p, c in counts.items()})
+
+
+def weighted_maxsim(asked: np.ndarray, tokens: np.ndarray, weights: np.ndarray) -> float:
+    if len(asked) == 0 or len(tokens) == 0 or weights.sum() <= 0:
+        return 0.0
+    best = (asked @ tokens.T).max(axis=1)
+    return float((weights * best).sum() / weights.sum())
+
+
 #: Share of each candidate's tokens a pruned variant left out.
 pruned_share: list[float] = []
 
 
 def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -> np.ndarray:
     asked = vectors[f"q:{query.example.question}"].astype(np.float32)
+    weights = np.ones(len(asked))
+    if variant == "query_content":
+        keep = kept_tokens(query.example.question, function_words=True)[: len(asked)]
+        weights = keep.astype(float) if keep.any() else weights
+    elif variant == "query_idf":
+        ids = pieces(query.example.question)[: len(asked)]
+        weights = np.array([piece_idf.get(p, max(piece_idf.values())) for p in ids])
     out = np.zeros(len(query.items))
     for i, item in enumerate(query.items):
         found = vectors.get(item.node.id)
@@ -183,6 +223,8 @@ def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -
             tokens = pooled(tokens, int(variant.removeprefix("pooled_")))
             pruned_share.append(1.0 - len(tokens) / max(len(found), 1))
             out[i] = maxsim(asked, unpack(pack(tokens), tokens.shape[1]))
+        elif variant.startswith("query_"):
+            out[i] = weighted_maxsim(asked, unpack(pack(tokens), tokens.shape[1]), weights)
         elif variant == "sentences":
             out[i] = float((asked @ tokens.T).max())
         elif variant == "maxsim_8bit":
@@ -214,6 +256,8 @@ def main() -> int:
     settings = load_pipeline("default").retrieval
     figures: dict[str, Any] = {"benchmark": "late_interaction", "questions": len(queries) // 2}
     encoded: dict[str, dict[str, np.ndarray]] = {}
+    if "query_idf" in args.variants:
+        fill_piece_idf(queries)
     for variant in args.variants:
         started = time.perf_counter()
         if variant == "none":
