@@ -24,6 +24,8 @@ candidates:
   query_idf     maxsim_8bit with each question token's best cosine weighted by its
                   word piece's IDF over the candidates' texts (a corpus statistic, as
                   BM25's): free at query time
+  query_idf_local  the same with the IDF over the question's own candidates (no
+                  corpus statistic to keep: their texts are at hand at query time)
   sentences     the best cosine between the question and any sentence of the candidate
                   (MiniLM sentence vectors: several vectors per chunk instead of one)
 
@@ -73,6 +75,7 @@ VARIANTS = (
     "pooled_8",
     "query_content",
     "query_idf",
+    "query_idf_local",
     "sentences",
 )
 #: Function words: a fixed English list, not fitted to any data.
@@ -208,6 +211,12 @@ def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -
     elif variant == "query_idf":
         ids = pieces(query.example.question)[: len(asked)]
         weights = np.array([piece_idf.get(p, max(piece_idf.values())) for p in ids])
+    elif variant == "query_idf_local":
+        ids = pieces(query.example.question)[: len(asked)]
+        texts = [set(pieces(item.node.text)) for item in query.items if item.node.text]
+        weights = np.array(
+            [np.log((len(texts) + 1) / (sum(p in t for t in texts) + 1)) + 1 for p in ids]
+        )
     out = np.zeros(len(query.items))
     for i, item in enumerate(query.items):
         found = vectors.get(item.node.id)
