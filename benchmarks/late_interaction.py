@@ -36,6 +36,9 @@ over the groupings), and the fit target ``mmrag tune`` would pick (the smallest 
 
     python benchmarks/retrieval_study.py --store DIR --cache CAND.pkl --skip ablation l2 ranking
     python benchmarks/late_interaction.py --cache CAND.pkl [--repeats 30]
+
+With ``--group-by-type …/samples.json`` whole document types are left out instead of
+documents: a harder test of what unseen kinds of documents would do.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from mmrag.config import load_pipeline
 from mmrag.models.relevance.features import FEATURES
 from mmrag.models.relevance.late_interaction import maxsim
 from mmrag.retrieve.tuning import LabelledQuery
-from mmrag.retrieve.validation import Fitting, choose_fit_target, cross_validate
+from mmrag.retrieve.validation import Fitting, choose_fit_target, cross_validate, document_of
 from mmrag.store.token_vectors import pack, unpack
 
 TARGETS = (0.96, 0.965, 0.97, 0.975)
@@ -243,6 +246,18 @@ def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -
     return out
 
 
+def type_of(samples: Path) -> Callable[[LabelledQuery], str]:
+    """The grouping by document type that ``samples`` (MMLongBench-Doc's samples.json:
+    doc_id and doc_type per question) gives each question's document."""
+    kinds = {s["doc_id"]: s["doc_type"] for s in json.loads(samples.read_text("utf-8"))}
+
+    def group(query: LabelledQuery) -> str:
+        document = document_of(query)
+        return str(kinds.get(document, document))
+
+    return group
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -250,6 +265,13 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, required=True, help="retrieval_study.py --cache")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--variants", nargs="*", default=VARIANTS, choices=VARIANTS)
+    parser.add_argument(
+        "--group-by-type",
+        type=Path,
+        metavar="SAMPLES_JSON",
+        help="leave whole document types out (their doc_type in this MMLongBench-Doc "
+        "samples file: research report, academic paper, ...) instead of documents",
+    )
     args = parser.parse_args()
     if not args.cache.is_file():
         print(f"skipped: {args.cache} not found (run retrieval_study.py --cache)", file=sys.stderr)
@@ -263,7 +285,12 @@ def main() -> int:
         )
         return 2
     settings = load_pipeline("default").retrieval
-    figures: dict[str, Any] = {"benchmark": "late_interaction", "questions": len(queries) // 2}
+    group = document_of if args.group_by_type is None else type_of(args.group_by_type)
+    figures: dict[str, Any] = {
+        "benchmark": "late_interaction",
+        "questions": len(queries) // 2,
+        "grouped_by": "document" if args.group_by_type is None else "document type",
+    }
     encoded: dict[str, dict[str, np.ndarray]] = {}
     if "query_idf" in args.variants:
         fill_piece_idf(queries)
@@ -288,7 +315,7 @@ def main() -> int:
                 for q in queries
             ]
         results = cross_validate(
-            scored, settings, Fitting(fit_targets=TARGETS), repeats=args.repeats
+            scored, settings, Fitting(fit_targets=TARGETS), repeats=args.repeats, group=group
         )
         chosen = choose_fit_target(results, 0.95)
         figures[variant] = {

@@ -219,3 +219,22 @@ def test_late_interaction_study_puts_its_signal_in_the_late_features() -> None:
     assert pooled.shape == (3, 2) and np.allclose(np.linalg.norm(pooled, axis=1), 1.0)
     assert sorted(np.round(pooled[:, 0], 1).tolist()) == [-1.0, 0.0, 1.0]
     assert late_interaction.pooled(tokens[:1], 4).shape == (1, 2)
+
+
+def test_late_interaction_study_can_leave_document_types_out(tmp_path: Path) -> None:
+    from mmrag.evaluate.dataset import Evidence, Example
+    from mmrag.retrieve.tuning import LabelledQuery
+
+    samples = tmp_path / "samples.json"
+    samples.write_text(
+        json.dumps([{"doc_id": "a.pdf", "doc_type": "Guidebook"}]),
+        encoding="utf-8",
+    )
+    group = late_interaction.type_of(samples)
+
+    def asked(source: str) -> LabelledQuery:
+        example = Example(id=source, question="?", evidence=[Evidence(source=source, pages=(1,))])
+        return LabelledQuery(example, "document", [], np.zeros((0, 1)), np.zeros(0))
+
+    assert group(asked("docs/a.pdf")) == "Guidebook"
+    assert group(asked("docs/c.pdf")) == "c.pdf"  # no type known: its own group
