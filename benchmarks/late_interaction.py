@@ -1,6 +1,6 @@
 """Would a finer text similarity separate relevant candidates better (issue 17, item 4)?
 
-Three signals, each read for every candidate of every question and given to the
+Signals, each read for every candidate of every question and given to the
 relevancy score as the two late-interaction features (``late_maxsim``: the value,
 ``late_maxsim_rel``: relative to the question's best candidate), then cross-validated
 grouped by document exactly as ``retrieval_study.py`` does, on the same collected
@@ -23,7 +23,7 @@ candidates:
                   function words left out of the question, not of the store): free
   query_idf     maxsim_8bit with each question token's best cosine weighted by its
                   word piece's IDF over the candidates' texts (a corpus statistic, as
-                  BM25's): free at query time
+                  BM25's, that a store would keep a table of)
   query_idf_local  the same with the IDF over the question's own candidates (no
                   corpus statistic to keep: their texts are at hand at query time)
   sentences     the best cosine between the question and any sentence of the candidate
