@@ -127,16 +127,16 @@ def token_vectors(texts: Sequence[str]) -> list[np.ndarray]:
     return [t.astype(np.float16) for t in embedder.embed_tokens(texts)]
 
 
+@cache
 def kept_tokens(text: str, *, function_words: bool) -> np.ndarray:
     """Which of ``text``'s token vectors a pruned store keeps: not punctuation-only
     tokens, nor (``function_words``) single-piece function words."""
-    embedder = minilm().text_embedder
-    tokenizer = embedder._model.tokenizer  # type: ignore[attr-defined]
-    pieces = tokenizer.convert_ids_to_tokens(embedder.tokenize(text))
+    tokenizer = minilm().text_embedder._model.tokenizer  # type: ignore[attr-defined]
+    names = tokenizer.convert_ids_to_tokens(list(pieces(text)))
     keep = []
-    for i, piece in enumerate(pieces):
+    for i, piece in enumerate(names):
         whole = not piece.startswith("##") and not (
-            i + 1 < len(pieces) and pieces[i + 1].startswith("##")
+            i + 1 < len(names) and names[i + 1].startswith("##")
         )
         punctuation = not any(ch.isalnum() for ch in piece)
         keep.append(not punctuation and not (function_words and whole and piece in FUNCTION_WORDS))
@@ -158,9 +158,9 @@ def pooled(tokens: np.ndarray, factor: int) -> np.ndarray:
 
 def sentence_vectors(texts: Sequence[str]) -> list[np.ndarray]:
     """Unit MiniLM vectors of each text's sentences."""
-    pieces = [sentences(text) for text in texts]
-    flat = minilm().text_embedder.embed([p for piece in pieces for p in piece])
-    bounds = np.cumsum([0] + [len(piece) for piece in pieces])
+    split = [sentences(text) for text in texts]
+    flat = minilm().text_embedder.embed([p for part in split for p in part])
+    bounds = np.cumsum([0] + [len(part) for part in split])
     return [flat[a:b].astype(np.float16) for a, b in itertools.pairwise(bounds)]
 
 
@@ -175,9 +175,11 @@ def signals(
     return dict(zip(texts, vectors(list(texts.values())), strict=True))
 
 
-def pieces(text: str) -> list[int]:
-    """``text``'s word-piece ids, as its token vectors are ordered."""
-    return minilm().text_embedder.tokenize(text)
+@cache
+def pieces(text: str) -> tuple[int, ...]:
+    """``text``'s word-piece ids, as its token vectors are ordered (a candidate meets
+    many questions: tokenised once)."""
+    return tuple(minilm().text_embedder.tokenize(text))
 
 
 #: IDF of each word piece over the candidates' distinct texts (filled by main).
@@ -213,7 +215,8 @@ def values(query: LabelledQuery, vectors: dict[str, np.ndarray], variant: str) -
         weights = keep.astype(float) if keep.any() else weights
     elif variant == "query_idf":
         ids = pieces(query.example.question)[: len(asked)]
-        weights = np.array([piece_idf.get(p, max(piece_idf.values())) for p in ids])
+        rarest = max(piece_idf.values())  # a piece no candidate has
+        weights = np.array([piece_idf.get(p, rarest) for p in ids])
     elif variant == "query_idf_local":
         ids = pieces(query.example.question)[: len(asked)]
         texts = [set(pieces(item.node.text)) for item in query.items if item.node.text]

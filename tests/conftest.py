@@ -17,6 +17,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mmrag import RAG
 from mmrag.config import PipelineConfig
+from mmrag.evaluate.dataset import Evidence, Example
+from mmrag.retrieve.tuning import LabelledQuery, collect
 
 # Tests never reach a model hub: a missing model must fail at once, not after retries.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -104,6 +106,28 @@ def make_pdf(
     doc.save(path)
     doc.close()
     return path
+
+
+#: birds.pdf, one bird a page: what the relevancy features' tests retrieve from.
+BIRD_PAGES = ["The heron waits in the reeds.", "The wren sings at dawn.", "Kites ride the wind."]
+
+
+def birds_rag(tmp_path: Path, **pipeline: object) -> RAG:
+    """A store of birds.pdf, ingested with ``fast_pipeline(**pipeline)``."""
+    (tmp_path / "docs").mkdir()
+    make_pdf(tmp_path / "docs" / "birds.pdf", BIRD_PAGES)
+    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline(**pipeline))
+    rag.ingest([tmp_path / "docs"])
+    return rag
+
+
+def bird_questions(rag: RAG) -> list[LabelledQuery]:
+    """One question a page of birds.pdf (its gold page), collected for tuning."""
+    examples = [
+        Example(id=f"q{i}", question=q, evidence=[Evidence(source="birds.pdf", pages=(i + 1,))])
+        for i, q in enumerate(["heron reeds", "wren dawn", "kites wind"])
+    ]
+    return collect(rag.retriever, examples)
 
 
 @pytest.fixture

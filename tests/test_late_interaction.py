@@ -10,25 +10,19 @@ import pytest
 from mmrag import RAG
 from mmrag.components import Components
 from mmrag.errors import ConfigError, StoreError
-from mmrag.evaluate.dataset import Evidence, Example
 from mmrag.models.relevance.features import FEATURES, feature_matrix
 from mmrag.models.relevance.late_interaction import maxsim
-from mmrag.retrieve.tuning import collect, fit_calibration
+from mmrag.retrieve.tuning import fit_calibration
 from mmrag.schema import NodeKind
 from mmrag.store.token_vectors import pack, unpack
-from tests.conftest import fast_pipeline, make_pdf
+from tests.conftest import BIRD_PAGES, bird_questions, birds_rag, fast_pipeline, make_pdf
 
 LATE = ("late_maxsim", "late_maxsim_rel")
-PAGES = ["The heron waits in the reeds.", "The wren sings at dawn.", "Kites ride the wind."]
 
 
 @pytest.fixture
 def late_rag(tmp_path: Path) -> RAG:
-    (tmp_path / "docs").mkdir()
-    make_pdf(tmp_path / "docs" / "birds.pdf", PAGES)
-    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline(late_interaction=True))
-    rag.ingest([tmp_path / "docs"])
-    return rag
+    return birds_rag(tmp_path, late_interaction=True)
 
 
 def test_packed_token_vectors_come_back_within_a_quantisation_step() -> None:
@@ -68,7 +62,7 @@ def test_ingest_runs_the_embedder_once_for_vectors_and_tokens(
         lambda self, texts: (self.embed(texts), [np.ones((1, self.dim))] * len(texts)),
     )
     (tmp_path / "docs").mkdir()
-    make_pdf(tmp_path / "docs" / "birds.pdf", PAGES)
+    make_pdf(tmp_path / "docs" / "birds.pdf", BIRD_PAGES)
     rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline(late_interaction=True))
     assert rag.ingest([tmp_path / "docs"]).nodes_written == 3
 
@@ -122,11 +116,7 @@ def test_retrieval_reads_maxsim_into_the_late_features(
 
 
 def test_tuning_weighs_the_late_features(late_rag: RAG) -> None:
-    examples = [
-        Example(id=f"q{i}", question=q, evidence=[Evidence(source="birds.pdf", pages=(i + 1,))])
-        for i, q in enumerate(["heron reeds", "wren dawn", "kites wind"])
-    ]
-    queries = collect(late_rag.retriever, examples)
+    queries = bird_questions(late_rag)
     assert all(q.features[:, FEATURES.index("late_maxsim")].max() > 0 for q in queries)
     weights = fit_calibration(queries).weights
     assert any(weights[f] != 0.0 for f in LATE)
@@ -134,7 +124,7 @@ def test_tuning_weighs_the_late_features(late_rag: RAG) -> None:
 
 def test_without_token_vectors_the_late_features_are_zero(fast_rag: RAG, tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
-    make_pdf(tmp_path / "docs" / "a.pdf", PAGES[:1])
+    make_pdf(tmp_path / "docs" / "a.pdf", BIRD_PAGES[:1])
     fast_rag.ingest([tmp_path / "docs"])
     found, fused = fast_rag.retriever.candidates("heron", user=None)
     assert found.late_similarity == {}
@@ -143,7 +133,7 @@ def test_without_token_vectors_the_late_features_are_zero(fast_rag: RAG, tmp_pat
 
 def test_a_store_and_a_pipeline_must_agree_on_token_vectors(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
-    make_pdf(tmp_path / "docs" / "a.pdf", PAGES[:1])
+    make_pdf(tmp_path / "docs" / "a.pdf", BIRD_PAGES[:1])
     RAG.open(tmp_path / "plain", pipeline=fast_pipeline()).ingest([tmp_path / "docs"])
     with pytest.raises(StoreError, match="late_interaction"):
         RAG.open(tmp_path / "plain", pipeline=fast_pipeline(late_interaction=True))

@@ -9,14 +9,13 @@ import pytest
 
 from mmrag import RAG
 from mmrag.errors import StoreError
-from mmrag.evaluate.dataset import Evidence, Example
 from mmrag.models.relevance.base import Candidates
 from mmrag.models.relevance.features import FEATURES, feature_matrix
 from mmrag.retrieve.fusion import reciprocal_rank_fusion
-from mmrag.retrieve.tuning import collect, fit_calibration
+from mmrag.retrieve.tuning import fit_calibration
 from mmrag.schema import NodeKind
 from mmrag.store import Hit
-from tests.conftest import fast_pipeline, make_pdf
+from tests.conftest import bird_questions, birds_rag, fast_pipeline, make_pdf
 from tests.test_retrieval import node
 
 SECOND = {"type": "hashing", "dim": 512, "max_tokens": 64}
@@ -25,14 +24,7 @@ SECOND_FEATURES = ("second_cos", "second_cos_rel", "inv_rank_second", "second_pa
 
 @pytest.fixture
 def two_embedders(tmp_path: Path) -> RAG:
-    (tmp_path / "docs").mkdir()
-    make_pdf(
-        tmp_path / "docs" / "birds.pdf",
-        ["The heron waits in the reeds.", "The wren sings at dawn.", "Kites ride the wind."],
-    )
-    rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline(second_embedder=SECOND))
-    rag.ingest([tmp_path / "docs"])
-    return rag
+    return birds_rag(tmp_path, second_embedder=SECOND)
 
 
 def test_ingest_stores_a_second_vector_for_every_text_node(two_embedders: RAG) -> None:
@@ -72,11 +64,7 @@ def test_retrieval_reads_the_second_cosines_into_the_features(two_embedders: RAG
 
 
 def test_tuning_weighs_the_second_features(two_embedders: RAG) -> None:
-    examples = [
-        Example(id=f"q{i}", question=q, evidence=[Evidence(source="birds.pdf", pages=(i + 1,))])
-        for i, q in enumerate(["heron reeds", "wren dawn", "kites wind"])
-    ]
-    queries = collect(two_embedders.retriever, examples)
+    queries = bird_questions(two_embedders)
     assert all(q.features[:, FEATURES.index("second_cos")].max() > 0 for q in queries)
     weights = fit_calibration(queries).weights
     assert any(weights[f] != 0.0 for f in SECOND_FEATURES)

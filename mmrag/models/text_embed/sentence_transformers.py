@@ -100,10 +100,7 @@ class SentenceTransformerEmbedder:
     def embed_tokens(self, texts: Sequence[str], *, is_query: bool = False) -> list[np.ndarray]:
         """Each text's token vectors from the last layer, before pooling: unit length,
         [CLS] and [SEP] left out, padding removed."""
-        if not texts:
-            return []
-        outputs = self._encode(texts, is_query=is_query, output_value="token_embeddings")
-        return [_unit_tokens(tokens) for tokens in outputs]
+        return self.embed_with_tokens(texts, is_query=is_query)[1]
 
     def embed_with_tokens(
         self, texts: Sequence[str], *, is_query: bool = False
