@@ -89,6 +89,32 @@ def test_quotes_what_the_user_said_about_their_own_things() -> None:
     assert "what you told me about <bo>" in answer.text and answer.citations == []
 
 
+REX = MemoryRef(
+    name="<rex>",
+    info="Rex is a golden retriever who loves swimming in the lake. He is afraid of thunder.",
+    category="dog",
+)
+
+
+def test_a_note_about_the_concept_the_question_names_is_quoted() -> None:
+    """With the shipped weights and bar (fitted on document sentences), not the fixed ones
+    above: a note the question names is quoted when it holds what is asked."""
+    shipped = ExtractiveAnswerer(None, ExtractiveConfig(), PromptTemplates())
+    prompt = Prompt(messages=[], context=[], memories=[REX])
+    for question in ["What does <rex> love?", "What is <rex> afraid of?", "Tell me about <rex>"]:
+        answer = shipped.answer(question, prompt)
+        assert answer.answerable, question
+        assert "loves swimming" in answer.text and "what you told me about <rex>" in answer.text
+
+
+def test_a_named_note_without_what_is_asked_is_not_passed_off_as_the_answer() -> None:
+    shipped = ExtractiveAnswerer(None, ExtractiveConfig(), PromptTemplates())
+    prompt = Prompt(messages=[], context=[], memories=[REX])
+    for question in ["How old is <rex>?", "What does <rex> eat?"]:
+        answer = shipped.answer(question, prompt)
+        assert not answer.answerable and answer.text == PromptTemplates().refusal, question
+
+
 def test_no_context_is_a_refusal_without_candidates() -> None:
     assert not answerer().answer("Anything?", Prompt(messages=[], context=[])).answerable
 
@@ -237,3 +263,16 @@ def test_short_plain_notes_are_answered_with_the_right_quote(tmp_path: Path) -> 
     assert len(right) >= 6, f"answered with the right quote: {len(right)}/10: {right}"
     refused = rag.ask("What is the capital of Peru?")
     assert not refused.answerable
+
+
+def test_ask_quotes_the_users_note_about_a_named_concept(tmp_path: Path) -> None:
+    """End to end: a concept added with only a note, asked about by name, no documents."""
+    from tests.conftest import fast_pipeline
+
+    quoting = fast_pipeline(generation={"answerer": "extractive"})
+    rag = RAG.open(tmp_path / "store", pipeline=quoting)
+    rag.memories("carol").add("rex", info=REX.info, category="dog")
+    answer = rag.ask("What does <rex> love?", user="carol")
+    assert answer.answerable and "loves swimming in the lake" in answer.text
+    assert not rag.ask("How old is <rex>?", user="carol").answerable
+    assert not rag.ask("What does <rex> love?", user="dave").answerable  # not dave's concept

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mmrag.generate import notes
 from mmrag.generate.passages import Unit, coverage, question_terms, rarity, split_units, words
 from mmrag.generate.prompt import Prompt, location
 from mmrag.generate.quoting import clip, quotes
@@ -286,10 +287,20 @@ class ExtractiveAnswerer:
         found = candidates(question, context, self.embedder, memories, pages)
         for candidate in found:
             candidate.score = score(candidate, self.settings)
-        found.sort(key=lambda c: -c.score)
+        # The user's note about a concept the question names, where it holds what is
+        # asked, comes first and in its own order (mmrag.generate.notes); then the
+        # best-scored candidates that pass the bar.
+        names, kind = notes.named(question, memories), expected_kind(question)
+        from_notes = [
+            c
+            for c in found
+            if c.unit.item - len(context) in names
+            and notes.holds_answer(question, c.unit, memories, kind)
+        ]
+        passing = [c for c in sorted(found, key=lambda c: -c.score) if c.score >= self.settings.bar]
         chosen: list[Candidate] = []
-        for candidate in found:
-            if candidate.score < self.settings.bar or len(chosen) >= self.settings.max_quotes:
+        for candidate in from_notes + passing:
+            if len(chosen) >= self.settings.max_quotes:
                 break
             if all(candidate.unit.text != c.unit.text for c in chosen):
                 chosen.append(candidate)
