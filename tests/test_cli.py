@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from mmrag import RAG
 from mmrag.cli import app, render
-from mmrag.cli.app import out
+from mmrag.cli.app import handle_errors, os_error_message, out
 from mmrag.cli.help_text import reflow
 from mmrag.schema import Node, NodeKind, ScoredNode
 from mmrag.timing import timed_load
@@ -292,3 +294,41 @@ def test_html_text_keeps_inline_elements_in_their_sentence(tmp_path: Path) -> No
         "Year Metres",
         "2025 38",
     ]
+
+
+def test_os_errors_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    regular_file = tmp_path / "regfile"
+    regular_file.write_text("not a folder", encoding="utf-8")
+    result = runner.invoke(app, ["demo", "--dir", str(regular_file)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"error: cannot use {regular_file / 'docs'}: Not a directory" in result.output
+
+
+def test_handled_errors_log_their_traceback_for_debugging(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG), pytest.raises(typer.Exit) as exited, handle_errors():
+        raise PermissionError(13, "Permission denied", "/srv/x", None, "/srv/y")
+    assert exited.value.exit_code == 1
+    assert caplog.records[-1].exc_info is not None
+
+
+def test_bugs_keep_their_traceback() -> None:
+    with pytest.raises(ValueError, match="a bug"), handle_errors():
+        raise ValueError("a bug")
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (NotADirectoryError(20, "Not a directory", "x/y"), "cannot use x/y: Not a directory"),
+        (
+            PermissionError(13, "Permission denied", "a", None, "b"),
+            "cannot use a -> b: Permission denied",
+        ),
+        (ConnectionResetError(104, "Connection reset by peer"), "Connection reset by peer"),
+        (OSError("no errno"), "no errno"),
+    ],
+)
+def test_os_error_messages(error: OSError, message: str) -> None:
+    assert os_error_message(error) == message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -51,6 +51,8 @@ SourceOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["DEFAULT_STORE", "JsonOpt", "PipelineOpt", "SourceOpt", "StoreOpt", "UserOpt", "app"]
 
 
@@ -66,12 +68,38 @@ def main(
 
 @contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn mmrag errors into one red line and exit 1; Ctrl-C into exit 130."""
+    """Turn mmrag errors and operating-system errors (a file where a folder was expected,
+    a full disk, no permission) into one red line and exit 1; Ctrl-C into exit 130.
+
+    Other exceptions are bugs and keep their traceback. The traceback of a handled error
+    is logged at debug level, so ``-vv`` shows where it came from.
+    """
     try:
         yield
     except MmragError as exc:
-        err.print(Text.assemble(("error: ", "red"), str(exc)), highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
+        _fail(str(exc), exc)
+    except OSError as exc:
+        # The user can act on "cannot use regfile/x: Not a directory"; a traceback into
+        # pathlib tells them nothing more.
+        _fail(os_error_message(exc), exc)
     except KeyboardInterrupt as exc:
         err.print("interrupted; what was committed is kept. Run the same command to finish.")
         raise typer.Exit(130) from exc
+
+
+def _fail(message: str, exc: BaseException) -> NoReturn:
+    logger.debug("handled error", exc_info=exc)
+    err.print(Text.assemble(("error: ", "red"), message), highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from exc
+
+
+def os_error_message(exc: OSError) -> str:
+    """``cannot use PATH: Not a directory`` (both paths for a rename or a copy); an error
+    without a file (a socket, a pipe) as Python words it."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    target = str(exc.filename)
+    if exc.filename2 is not None:
+        target += f" -> {exc.filename2}"
+    return f"cannot use {target}: {reason}"
