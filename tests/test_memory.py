@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from mmrag import RAG
 from mmrag.cli import app
@@ -161,21 +161,22 @@ def test_rap_round_trip(rag: RAG, tmp_path: Path) -> None:
     }
     (folder / "database.json").write_text(json.dumps(database), encoding="utf-8")
     mine = rag.memories("alice")
-    assert import_rap(mine, folder / "database.json") == ["<bo>"]
-    assert import_rap(mine, folder / "database.json") == []  # already there
+    assert import_rap(mine, folder / "database.json").imported == ["<bo>"]
+    again = import_rap(mine, folder / "database.json")
+    assert again.imported == [] and again.skipped == ["<bo>"]  # already there
     out = export_rap(mine, tmp_path / "out")
     again = json.loads(out.read_text(encoding="utf-8"))
     assert again["concept_dict"]["<bo>"]["info"] == "A dog."
     exported = again["concept_dict"]["<bo>"]["image"]
     assert (tmp_path / "out" / exported).is_file()
     other = rag.memories("carol")
-    assert import_rap(other, out) == ["<bo>"]
+    assert import_rap(other, out).imported == ["<bo>"]
     assert other.show("bo").category == "dog" and len(other.show("bo").photo_ids) == 1
 
 
 @pytest.mark.skipif(not RAP.is_file(), reason="needs ../shared/data/rap")
 def test_real_rap_database_imports(rag: RAG) -> None:
-    names = import_rap(rag.memories("alice"), RAP)
+    names = import_rap(rag.memories("alice"), RAP).imported
     assert len(names) == 10 and "<bo>" in names
     assert rag.memories("alice").show("bo").category == "dog"
 
@@ -318,3 +319,48 @@ def test_memories_open_in_a_store_made_before_keys_were_declared(tmp_path: Path)
     rag = RAG.open(tmp_path / "store", pipeline=fast_pipeline())
     rag.memories("alice").add("bo", info="A dog.")
     assert rag.memories("alice").show("bo").info == "A dog."
+
+
+def _memory_cli(*args: str) -> Result:
+    return CliRunner().invoke(app, ["memory", *args])
+
+
+def test_export_refuses_to_overwrite_an_earlier_export(rag: RAG, tmp_path: Path) -> None:
+    rag.memories("carol").add("bo", photos=[photo(tmp_path / "bo.png", (200, 120, 40))])
+    store, folder = str(tmp_path / "store"), tmp_path / "export"
+    database = folder / "database.json"
+    assert _memory_cli("export", str(folder), "-u", "carol", "-s", store).exit_code == 0
+    carols = database.read_text(encoding="utf-8")
+
+    result = _memory_cli("export", str(folder), "-u", "zed", "-s", store)
+    assert result.exit_code == 1
+    assert str(database) in result.output and "--replace" in result.output
+    assert database.read_text(encoding="utf-8") == carols  # carol's export is kept
+
+    result = _memory_cli("export", str(folder), "-u", "zed", "-s", store, "--replace")
+    assert result.exit_code == 0, result.output
+    assert json.loads(database.read_text(encoding="utf-8"))["concept_dict"] == {}
+    with pytest.raises(ConfigError, match="already holds an export"):
+        export_rap(rag.memories("zed"), folder)
+
+
+def test_export_into_a_file_is_one_line_naming_it(rag: RAG, tmp_path: Path) -> None:
+    rag.memories("carol").add("bo", info="A dog.")
+    regular_file = tmp_path / "regfile"
+    regular_file.write_text("not a folder", encoding="utf-8")
+    result = _memory_cli("export", str(regular_file), "-u", "carol", "-s", str(tmp_path / "store"))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"error: cannot use {regular_file / 'example_database'}: Not a directory" in (
+        result.output
+    )
+
+
+def test_a_second_import_names_what_it_skipped(rag: RAG, tmp_path: Path) -> None:
+    database = _rap_folder(tmp_path / "rap", {"<bo>": {"image": "example_database/bo.png"}})
+    command = ("import", str(database), "-u", "bob", "-s", str(tmp_path / "store"))
+    assert "imported 1 concept: <bo>" in _memory_cli(*command).output
+    result = _memory_cli(*command)
+    assert result.exit_code == 0, result.output
+    assert "imported 0 concepts; skipped 1 that bob already has (<bo>)" in result.output
+    assert "--replace overwrites it" in result.output
+    assert "imported 1 concept: <bo>" in _memory_cli(*command, "--replace").output

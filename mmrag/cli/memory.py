@@ -11,6 +11,7 @@ from rich.table import Table
 
 from mmrag.api import RAG
 from mmrag.cli.app import DEFAULT_STORE, JsonOpt, StoreOpt, app, handle_errors, out
+from mmrag.cli.render import plural
 from mmrag.store import summary
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def recognise(
         table.add_row(
             r.memory.name,
             f"{r.similarity:.3f}",
-            f"{r.margin:+.3f}",
+            "—" if r.margin is None else f"{r.margin:+.3f}",
             f"{r.needed:.3f}",
             "yes" if r.claimed else "",
         )
@@ -190,21 +191,38 @@ def import_(
     from mmrag.memory import import_rap
 
     with handle_errors():
-        names = import_rap(RAG.open(store).memories(user), database, replace=replace)
-    out.print(f"imported {len(names)} concepts: {', '.join(names)}")
+        result = import_rap(RAG.open(store).memories(user), database, replace=replace)
+    line = f"imported {plural(len(result.imported), 'concept')}"
+    if result.imported:
+        line += f": {', '.join(result.imported)}"
+    if result.skipped:
+        # A second import of the same file adds nothing: say why, and how to overwrite.
+        them = "it" if len(result.skipped) == 1 else "them"
+        line += (
+            f"; skipped {len(result.skipped)} that {user} already has "
+            f"({', '.join(result.skipped)}): --replace overwrites {them}"
+        )
+    out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @memory_app.command("export")
 def export(
     folder: Annotated[Path, typer.Argument(help="Folder to write database.json and photos to.")],
     user: RequiredUser,
+    replace: Annotated[
+        bool, typer.Option(help="Overwrite an export already in the folder.")
+    ] = False,
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
-    """Export the user's concepts in RAP's database.json format."""
+    """Export the user's concepts in RAP's database.json format.
+
+    A folder that already holds a database.json is refused unless --replace.
+    """
     from mmrag.memory import export_rap
 
     with handle_errors():
-        path = export_rap(RAG.open(store, create=False).memories(user), folder)
+        memories = RAG.open(store, create=False).memories(user)
+        path = export_rap(memories, folder, replace=replace)
     out.print(f"wrote {path}")
 
 

@@ -15,6 +15,12 @@ from mmrag.ingest import IngestReport
 from mmrag.schema import Answer, ScoredNode
 
 
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """``1 result``, ``2 results``, ``0 results``; ``plural_form`` for a noun that does not
+    take an s (``plural(2, "query", "queries")``)."""
+    return f"{count} {noun if count == 1 else plural_form or noun + 's'}"
+
+
 def ingest_report(
     report: IngestReport, *, warnings: bool = True, listed: int = 20, max_warnings: int = 100
 ) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,13 +56,29 @@ class _Database(BaseModel):
     concept_dict: Annotated[dict[str, _Concept], Field(max_length=MAX_CONCEPTS)]
 
 
+@dataclass(frozen=True, slots=True)
+class RapImport:
+    """What :func:`import_rap` did, by concept name (``<bo>``)."""
+
+    #: Concepts added, or overwritten with ``replace``.
+    imported: list[str] = field(default_factory=list)
+    #: Concepts the user already had, left as they were (``replace`` was not given).
+    skipped: list[str] = field(default_factory=list)
+
+
 def import_rap(
     memories: Memories, database_json: str | Path, *, replace: bool = False
-) -> list[str]:
-    """Add every concept of a RAP database to the user's memories; returns their names.
+) -> RapImport:
+    """Add every concept of a RAP database to the user's memories.
 
-    Existing concepts are left alone unless ``replace`` (then they are edited in place).
-    The whole file is checked before anything is added, so a bad file changes nothing.
+    Existing concepts are left alone unless ``replace`` (then they are edited in place);
+    the result names both, so a second import can say what it did not do. The whole file
+    is checked before anything is added, so a bad file changes nothing.
+
+    Example::
+
+        result = import_rap(rag.memories("alice"), "rap/database.json")
+        result.imported, result.skipped   # (["<bo>", "<mam>"], [])
     """
     path = Path(database_json)
     database = _read(path)
@@ -75,10 +92,11 @@ def import_rap(
         photos = [_resolve(path, p) for p in _as_list(concept.image)]
         concepts.append((key, photos, concept.info or "", concept.category or ""))
     existing = {m.key for m in memories.list()}
-    added = []
+    result = RapImport()
     for key, photos, info, category in concepts:
         if key in existing:
             if not replace:
+                result.skipped.append(f"<{key}>")
                 continue
             current = memories.show(key)
             memories.edit(
@@ -90,13 +108,26 @@ def import_rap(
             )
         else:
             memories.add(key, photos=photos, info=info, category=category)
-        added.append(f"<{key}>")
-    return added
+        result.imported.append(f"<{key}>")
+    return result
 
 
-def export_rap(memories: Memories, folder: str | Path) -> Path:
-    """Write ``database.json`` plus the photos into ``folder`` in RAP's layout."""
+def export_rap(memories: Memories, folder: str | Path, *, replace: bool = False) -> Path:
+    """Write ``database.json`` plus the photos into ``folder`` in RAP's layout.
+
+    A folder that already holds a ``database.json`` is refused unless ``replace``: an
+    export of another user (or an older one) would otherwise be lost without a word. With
+    ``replace`` the old ``database.json`` and same-named photos are overwritten; photos
+    only the old export listed stay on disk, unreferenced (nothing the user did not ask
+    to lose is deleted).
+    """
     root = Path(folder)
+    out = root / "database.json"
+    if out.exists() and not replace:
+        raise ConfigError(
+            f"{root} already holds an export ({out}); choose another folder, or overwrite "
+            "it with replace=True (mmrag memory export --replace)"
+        )
     images = root / "example_database"
     images.mkdir(parents=True, exist_ok=True)
     concept_dict: dict[str, Any] = {}
@@ -120,7 +151,6 @@ def export_rap(memories: Memories, folder: str | Path) -> Path:
             "info": memory.info,
             "category": memory.category,
         }
-    out = root / "database.json"
     out.write_text(
         json.dumps(
             {"concept_dict": concept_dict, "path_to_concept": path_to_concept},
