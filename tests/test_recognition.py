@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def test_recognitions_state_their_margin_and_floor(rag: RAG, tmp_path: Path) -> 
     found = mine.recognise(_picture(tmp_path / "q.png", (215, 40, 35), (50, 50, 206, 206)))
     assert [r.memory.name for r in found] == ["<ball>", "<lime>"]
     assert found[0].margin == pytest.approx(found[0].similarity - found[1].similarity)
-    assert found[1].margin == pytest.approx(found[1].similarity + 1.0)
+    assert found[1].margin is None  # no concept after it to lead
     # The floor is the concept's own, not the fixed threshold, and a claim clears it.
     assert found[0].needed != rag.config.memory.recognition_threshold
     assert found[0].claimed == (found[0].similarity >= found[0].needed)
@@ -90,7 +91,13 @@ def test_cli_shows_the_margin_to_the_next_concept(tmp_path: Path) -> None:
         app, ["memory", "recognise", str(pic), "--user", "alice", "-s", store]
     )
     assert result.exit_code == 0, result.output
-    assert "margin to next" in result.output and "+" in result.output
+    # One concept: there is no next concept to have a margin over.
+    assert "margin to next" in result.output and "—" in result.output
+    assert "+" not in result.output
+    result = CliRunner().invoke(
+        app, ["memory", "recognise", str(pic), "--user", "alice", "-s", store, "--json"]
+    )
+    assert json.loads(result.stdout)[0]["margin"] is None
 
 
 DREAMBOOTH = SHARED_DATA / "dreambooth"

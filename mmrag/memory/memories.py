@@ -48,8 +48,9 @@ class Recognition:
     photo_id: str
     #: Clears this concept's claim floor: mmrag claims the photo shows this concept.
     claimed: bool
-    #: Similarity minus the next concept's (or minus -1 when it is the only match).
-    margin: float = 0.0
+    #: Similarity minus the next concept's; None when no other concept was compared (a
+    #: margin against a stand-in such as -1 would read as a confident lead it is not).
+    margin: float | None = None
     #: The similarity this concept needed to be claimed (see ``mmrag.memory.recognition``).
     needed: float = 0.0
 
@@ -184,14 +185,14 @@ class Memories:
         ranked = [kv for kv in sorted(best.items(), key=lambda kv: -kv[1][0]) if kv[0] in records]
         found = []
         for rank, (mid, (sim, pid)) in enumerate(ranked[:limit]):
-            following = ranked[rank + 1][1][0] if rank + 1 < len(ranked) else -1.0
+            following = ranked[rank + 1][1][0] if rank + 1 < len(ranked) else None
             found.append(
                 Recognition(
                     records[mid],
                     sim,
                     pid,
                     claimed=sim >= floors[mid],
-                    margin=sim - following,
+                    margin=None if following is None else sim - following,
                     needed=floors[mid],
                 )
             )
