@@ -254,22 +254,22 @@ def test_ingest_counts_agree_with_the_lists_and_the_summary(
     (docs / "empty.txt").write_bytes(b"")
     (docs / "data.xyz").write_text("?", encoding="utf-8")
     store = str(tmp_path / "store")
-    args = ["ingest", str(docs), str(tmp_path / "missing"), "-s", store, "-p", str(fast_yaml)]
+    # (A missing path is refused before any work: tests/test_cli_store_paths.py.)
+    args = ["ingest", str(docs), "-s", store, "-p", str(fast_yaml)]
     data = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
     counts = data["counts"]
     assert all(isinstance(n, int) for n in counts.values()), counts
-    assert counts["failed"] == len(data["failed"]) == 3  # broken, empty, missing
+    assert counts["failed"] == len(data["failed"]) == 2  # broken, empty
     assert counts["unsupported"] == len(data["unsupported_files"]) == 1
     assert counts["ignored"] == len(data["ignored"]) == 0
-    # Every supported file found had one outcome; the missing path was never seen.
-    seen_failures = [f for f in data["failed"] if not f["path"].endswith("missing")]
-    assert counts["seen"] == counts["ingested"] + counts["unchanged"] + len(seen_failures)
+    # Every supported file found had one outcome.
+    assert counts["seen"] == counts["ingested"] + counts["unchanged"] + counts["failed"]
     # Paths are comparable across lists: all absolute.
     assert all(Path(p).is_absolute() for p in data["unsupported_files"])
 
     again = runner.invoke(app, args)
     summary = next(line for line in again.output.splitlines() if " unchanged, " in line)
-    assert summary.startswith("0 ingested, 2 unchanged, 3 failed, 1 unsupported")
+    assert summary.startswith("0 ingested, 2 unchanged, 2 failed, 1 unsupported")
 
 
 def test_html_text_keeps_inline_elements_in_their_sentence(tmp_path: Path) -> None:
@@ -332,3 +332,29 @@ def test_bugs_keep_their_traceback() -> None:
 )
 def test_os_error_messages(error: OSError, message: str) -> None:
     assert os_error_message(error) == message
+
+
+def test_ask_with_an_image_and_no_question_asks_about_the_image(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from mmrag.generate.asker import IMAGE_QUESTION
+
+    docs = _docs(tmp_path)
+    for name, colour in (("red.png", (220, 30, 30)), ("green.png", (30, 200, 40))):
+        Image.new("RGB", (160, 160), colour).save(docs / name)
+    store = str(tmp_path / "store")
+    rag = RAG.open(store, pipeline=fast_pipeline(image_embedder="efficientnet-lite0"))
+    assert rag.ingest([docs]).ok
+    for blank in ("", "   "):
+        result = runner.invoke(
+            app, ["ask", blank, "--image", str(docs / "red.png"), "-s", store, "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.stdout)
+        assert answer["question"] == IMAGE_QUESTION  # the stand-in is shown, not hidden
+        # Found by the image alone: the same photo leads the context.
+        assert answer["context"][0]["source"].endswith("red.png")
+
+    result = runner.invoke(app, ["ask", "   ", "-s", store])
+    assert result.exit_code == 1
+    assert "error: ask needs a question, or an image to ask about" in result.output

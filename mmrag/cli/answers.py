@@ -31,7 +31,12 @@ from mmrag.schema import Answer
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="Your question.", show_default=False)],
+    question: Annotated[
+        str,
+        typer.Argument(
+            help='Your question; "" with --image asks what is in the image.', show_default=False
+        ),
+    ],
     image: Annotated[
         Path | None, typer.Option("--image", help="An image the question is about.")
     ] = None,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from PIL import Image
 
 from mmrag.components import Components
+from mmrag.errors import ConfigError
 from mmrag.generate.answer import Answerer
 from mmrag.generate.extractive import ExtractiveAnswerer
 from mmrag.generate.prompt import Prompt, build_prompt
@@ -17,6 +18,21 @@ from mmrag.retrieve import Retriever, SearchFilter
 from mmrag.schema import Answer, MemoryRef, ScoredNode
 from mmrag.store import Store
 from mmrag.timing import LoadSplit
+
+#: The question asked about an image given without one (``mmrag ask "" --image x.jpg``).
+#: Whoever hands over a photo and no words wants to know what it is and what the
+#: documents say about it; refusing, or running a text search for "", would answer
+#: nothing. The answer's ``question`` shows this text, so the stand-in is never hidden.
+IMAGE_QUESTION = "What is in this image?"
+
+
+def question_to_ask(question: str, image: Image.Image | None) -> str:
+    """``question``, or :data:`IMAGE_QUESTION` when it is blank and there is an image."""
+    if question.strip():
+        return question
+    if image is None:
+        raise ConfigError("ask needs a question, or an image to ask about")
+    return IMAGE_QUESTION
 
 
 class Asker:
@@ -38,7 +54,7 @@ class Asker:
         split = LoadSplit()
         prompt = self.prepare(question, image=image, user=user, filters=filters, memories=memories)
         split.lap("retrieve")
-        answer = self._answerer(user).answer(question, prompt)
+        answer = self._answerer(user).answer(question_to_ask(question, image), prompt)
         return _timed(answer, split)
 
     def ask_stream(
@@ -53,7 +69,7 @@ class Asker:
         split = LoadSplit()
         prompt = self.prepare(question, image=image, user=user, filters=filters, memories=memories)
         split.lap("retrieve")
-        for item in self._answerer(user).stream(question, prompt):
+        for item in self._answerer(user).stream(question_to_ask(question, image), prompt):
             yield _timed(item, split) if isinstance(item, Answer) else item
 
     def prepare(
@@ -65,17 +81,29 @@ class Asker:
         filters: SearchFilter | None = None,
         memories: list[MemoryRef] | None = None,
     ) -> Prompt:
-        """Retrieve context for ``question`` (and ``image``) and build the prompt."""
+        """Retrieve context for ``question`` (and ``image``) and build the prompt.
+
+        A blank ``question`` with an ``image`` asks :data:`IMAGE_QUESTION`, with context
+        found by the image alone.
+        """
         settings = self.components.config.generation
+        asked = question_to_ask(question, image)
+        image_only = not question.strip()  # question_to_ask refused "" without an image
         context: list[ScoredNode] = []
         k = settings.context_items
         if k and image is not None:
             # What the user's image looks like comes first: a generic question ("what is
             # this?") would otherwise let text matches outrank even an identical image.
+            # With no question of the user's the image is all there is to search by.
             context = self.retriever.retrieve(
-                None, image=image, user=user, filters=filters, k=max(1, k // 2)
-            ).items
-        if k:
+                None,
+                image=image,
+                user=user,
+                filters=filters,
+                k=k if image_only else max(1, k // 2),
+                neighbours=image_only,
+            ).items[:k]
+        if k and not image_only:
             seen = {c.node.image_id or c.node.id for c in context}
             # Adaptive k decides how much is relevant; context_items caps what the model reads.
             found = self.retriever.retrieve(question, user=user, filters=filters, neighbours=True)
@@ -87,7 +115,7 @@ class Asker:
         if memories is None and user:
             memories = self._memories(user).for_question(question, image)
         return build_prompt(
-            question,
+            asked,
             context,
             # The extractive answerer reads text only and needs no generator at all.
             capabilities=(
