@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from mmrag.api_async import AsyncVerbs
 from mmrag.components import Components
 from mmrag.config import DEFAULT_PIPELINE, PipelineConfig, load_pipeline
-from mmrag.errors import StoreError
 from mmrag.ingest.images import open_query_image
 from mmrag.pipeline_record import check_compatible, pipeline_record, stored_pipeline
 from mmrag.retrieve.filters import SearchFilter
@@ -136,11 +135,9 @@ class RAG(AsyncVerbs):
         see what other processes write to the store; see :meth:`Store.open`.
         """
         uri = str(store)
-        if not create and "://" not in uri and not Path(uri).is_dir():
-            raise StoreError(f"no store at {uri}; create one with: mmrag ingest PATH --store {uri}")
         from mmrag.store import Store
 
-        opened = Store.open(uri, read_consistency_interval=read_consistency_interval)
+        opened = Store.open(uri, read_consistency_interval=read_consistency_interval, create=create)
         meta = opened.meta()
         stored = meta.get("pipeline")
         if pipeline is None:

@@ -190,6 +190,19 @@ def test_cli_on_object_storage(s3_env: str, tmp_path: Path) -> None:
     assert result.exit_code == 0 and "store is consistent" in result.output
 
 
+def test_reading_where_no_store_is_refused_and_writes_nothing(s3_env: str) -> None:
+    uri = _uri("absent")
+    for command in (["search", "x"], ["stats"], ["check"]):
+        result = CliRunner().invoke(app, [*command, "--store", uri])
+        assert result.exit_code == 1, result.output
+        assert f"no store at {uri}" in result.output.replace("\n", "")
+    with pytest.raises(StoreError, match="no store at"):
+        RAG.open(uri, create=False)
+    client = boto3.client("s3", endpoint_url=s3_env)
+    prefix = uri.removeprefix(f"s3://{BUCKET}/")
+    assert client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["KeyCount"] == 0
+
+
 def test_settings_on_the_store_uri(s3_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ENDPOINT_URL", "AWS_ALLOW_HTTP", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name)

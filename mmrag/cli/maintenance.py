@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,7 +12,6 @@ from rich.table import Table
 
 from mmrag.cli.app import DEFAULT_STORE, JsonOpt, StoreOpt, app, err, handle_errors, out
 from mmrag.cli.render import index_coverage, index_label
-from mmrag.errors import StoreError
 
 
 @app.command()
@@ -37,9 +35,7 @@ def check(
     from mmrag.store.check import check_store
 
     with handle_errors():
-        if "://" not in store and not Path(store).is_dir():
-            raise StoreError(f"no store at {store}")
-        report = check_store(Store.open(store), repair=repair)
+        report = check_store(Store.open(store, create=False), repair=repair)
     if json_out:
         out.print_json(data=report.to_dict())
     else:
@@ -91,9 +87,7 @@ def optimize(
 
     with handle_errors():
         age = parse_age(prune_older_than)
-        if "://" not in store and not Path(store).is_dir():
-            raise StoreError(f"no store at {store}")
-        opened = Store.open(store)
+        opened = Store.open(store, create=False)
         before = opened.fragments(), opened.index_coverage(), opened.versions()
         disk_before = opened.disk_bytes()
         started = time.perf_counter()

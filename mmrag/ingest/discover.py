@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mmrag.ingest.loaders import supported_extensions
 from mmrag.ingest.scope import ReadScope, kind_of
-from mmrag.store.tables import FILES, META
+from mmrag.store.layout import is_store_folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +172,7 @@ def _is_store_data(folder: Path) -> bool:
     files would otherwise be listed one by one as unsupported."""
     if folder.suffix == ".lance":
         return True
-    return all((folder / f"{table}.lance").is_dir() for table in (META, FILES))
+    return is_store_folder(folder)
 
 
 def _stat(path: Path) -> tuple[os.stat_result | None, str | None]:

@@ -28,9 +28,9 @@ import pyarrow as pa
 
 from mmrag.errors import StoreError
 from mmrag.schema import Node, NodeKind
-from mmrag.store import indexing
+from mmrag.store import indexing, layout
 from mmrag.store.ann import AnnSearch
-from mmrag.store.connect import connect, explain, is_missing_table, open_or_create
+from mmrag.store.connect import connect, explain, is_missing_table, is_remote, open_or_create
 from mmrag.store.documents import DOCUMENTS, DOCUMENTS_SCHEMA, DocumentTable
 from mmrag.store.exact import ExactSearch
 from mmrag.store.files import FileLedger
@@ -89,6 +89,7 @@ class Store(IndexMaintenance, Searches):
         *,
         storage_options: dict[str, str] | None = None,
         read_consistency_interval: float | None = None,
+        create: bool = True,
     ) -> Store:
         """Open or create the store at a directory or object-storage URI.
 
@@ -97,15 +98,18 @@ class Store(IndexMaintenance, Searches):
         :mod:`mmrag.store.connect`); a store that cannot be reached is one
         :class:`StoreError` saying what to set. ``read_consistency_interval``: see
         :func:`mmrag.store.connect.connect` (servers set it; one command does not).
+        ``create=False`` (for readers) refuses a place that holds no store, writing
+        nothing there (see :mod:`mmrag.store.layout`).
         """
         uri = str(uri)
+        layout.check_local(uri, create=create)
         try:
             if "://" not in uri:
                 Path(uri).mkdir(parents=True, exist_ok=True)
-            return cls(
-                uri,
-                connect(uri, storage_options, read_consistency_interval=read_consistency_interval),
-            )
+            db = connect(uri, storage_options, read_consistency_interval=read_consistency_interval)
+            if not create and is_remote(uri):
+                layout.check_remote(db, uri)
+            return cls(uri, db)
         except OSError as exc:
             raise StoreError(f"cannot open store at {uri}: {exc}") from exc
 
