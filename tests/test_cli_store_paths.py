@@ -83,3 +83,32 @@ def test_a_file_given_as_store_is_named_as_such(
     assert result.exit_code == 1, result.output
     assert "regfile is a file, not a store folder" in result.output.replace("\n", "")
     assert (tmp_path / "regfile").read_text(encoding="utf-8") == "not a store"
+
+
+def test_ingest_of_missing_paths_names_them_all_and_creates_no_store(tmp_path: Path) -> None:
+    present = tmp_path / "present.txt"
+    present.write_text("Sloths move slowly.", encoding="utf-8")
+    gone, also_gone = tmp_path / "gone.pdf", tmp_path / "nowhere" / "x.md"
+    store = tmp_path / "newstore"
+    # One present path does not start the work: the mistake is reported before anything.
+    result = runner.invoke(
+        app, ["ingest", str(gone), str(present), str(also_gone), "--store", str(store)]
+    )
+    assert result.exit_code == 2, result.output
+    output = result.output.replace("\n", "").replace("│", "")
+    assert f"no such file or folder: {gone}, {also_gone}" in " ".join(output.split())
+    assert not store.exists()
+
+
+def test_ingest_prune_may_name_a_folder_that_is_gone(tmp_path: Path, fast_yaml: Path) -> None:
+    folder, store = tmp_path / "old", str(tmp_path / "store")
+    folder.mkdir()
+    (folder / "a.txt").write_text("Okapis live in the Ituri forest.", encoding="utf-8")
+    assert (
+        runner.invoke(app, ["ingest", str(folder), "-s", store, "-p", str(fast_yaml)]).exit_code
+        == 0
+    )
+    (folder / "a.txt").unlink()
+    folder.rmdir()
+    result = runner.invoke(app, ["ingest", str(folder), "-s", store, "--prune", "--json"])
+    assert json.loads(result.stdout)["pruned"] == 1

@@ -77,6 +77,13 @@ def ingest(
     inside PATHS (symlink loops, named pipes, links leading outside) are named, not read.
     With --ray the files must be readable at the same paths on every node of the cluster.
     """
+    # Before the store is opened (which creates it) and the models load: a mistyped path
+    # is a usage error. With --prune a path may be gone on purpose: its files are forgotten.
+    missing = [] if prune else [str(p) for p in paths if _names_nothing(p)]
+    if missing:
+        raise typer.BadParameter(
+            f"no such file or folder: {', '.join(missing)}", param_hint="PATHS"
+        )
     live = not json_out and err.is_terminal
     with handle_errors():
         rag = RAG.open(store, pipeline=pipeline)
@@ -99,6 +106,18 @@ def ingest(
         render.ingest_report(report, warnings=not live)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _names_nothing(path: Path) -> bool:
+    """Is there nothing at ``path``? A dangling link or an unreadable entry is something:
+    ingest reports why it cannot read it."""
+    try:
+        path.expanduser().lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 @app.command()
