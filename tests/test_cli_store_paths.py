@@ -112,3 +112,18 @@ def test_ingest_prune_may_name_a_folder_that_is_gone(tmp_path: Path, fast_yaml: 
     folder.rmdir()
     result = runner.invoke(app, ["ingest", str(folder), "-s", store, "--prune", "--json"])
     assert json.loads(result.stdout)["pruned"] == 1
+
+
+def test_search_source_folder_finds_the_files_under_it(tmp_path: Path, fast_yaml: Path) -> None:
+    docs, store = tmp_path / "docs", str(tmp_path / "store")
+    (docs / "sub").mkdir(parents=True)
+    (docs / "sub" / "a.txt").write_text("Revenue grew in the north.", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("Revenue fell in the south.", encoding="utf-8")
+    ingest = ["ingest", str(docs), str(tmp_path / "b.txt"), "-s", store, "-p", str(fast_yaml)]
+    assert runner.invoke(app, ingest).exit_code == 0
+    for folder in (str(docs), f"{tmp_path.name}/docs", "docs/sub/"):
+        result = runner.invoke(
+            app, ["search", "revenue", "-s", store, "--source", folder, "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        assert [Path(h["source"]).name for h in json.loads(result.stdout)] == ["a.txt"], folder

@@ -110,5 +110,19 @@ def test_source_filter_matches_tails_and_globs(scoped: RAG) -> None:
     assert scoped.search("x", user="alice", source="diary_txt") == []
 
 
+def test_source_filter_matches_the_files_under_a_folder(
+    scoped: RAG, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def under(folder: str) -> set[str]:
+        return _dirs(scoped.search("x", user="alice", k=20, source=folder))
+
+    assert under("alice") == {"alice"}  # a folder tail, like a file name
+    assert under(str(tmp_path / "alice")) == under(f"{tmp_path}/alice/") == {"alice"}
+    assert under(tmp_path.name) == {"shared", "alice"}  # bob's folder is not alice's
+    monkeypatch.chdir(tmp_path / "bob")
+    assert under("../shared") == {"shared"}  # relative to the working directory
+    assert under("alic") == set()  # only whole folder names
+
+
 def _dirs(hits: list) -> set[str]:  # type: ignore[type-arg]
     return {Path(h.node.source).parent.name for h in hits}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from mmrag.errors import InvalidNameError
 from mmrag.schema import SHARED_USER
@@ -76,15 +77,26 @@ def glob_to_like(pattern: str) -> str:
 
 
 def source_filter(patterns: Iterable[str]) -> str | None:
-    """Rows whose source matches any pattern.
+    """Rows whose source matches any pattern, or lies in a folder that one matches.
 
     A pattern is an absolute path or glob (``/data/*.pdf``), or a path tail matched at a
-    folder boundary: ``report.pdf`` or ``papers/*.pdf`` match ``/any/where/papers/x.pdf``.
+    folder boundary: ``report.pdf`` or ``papers/*.pdf`` match ``/any/where/papers/x.pdf``,
+    and a plain path (``papers``, ``where/papers/``) also every file under the folder it
+    names. Sources are stored as resolved absolute paths, so a pattern starting with
+    ``./`` or ``../`` is taken relative to the working directory, as a shell would.
     """
     clauses = []
     for pattern in patterns:
+        if pattern in (".", "..") or pattern.startswith(("./", "../")):
+            pattern = str(Path(pattern).resolve())  # as ingest resolved the sources
+        if len(pattern) > 1:
+            pattern = pattern.rstrip("/")  # "papers/" names the folder
         like = glob_to_like(pattern)
         if not pattern.startswith(("/", "*")) and "://" not in pattern:
             like = "%/" + like
-        clauses.append(f"source LIKE {sql_str(like)} ESCAPE '\\'")
+        likes = [like]
+        if not any(ch in pattern for ch in "*?"):
+            # A plain path may name a folder (a glob's "*" already reaches into folders).
+            likes.append(like.rstrip("/") + "/%")
+        clauses += [f"source LIKE {sql_str(each)} ESCAPE '\\'" for each in likes]
     return " OR ".join(clauses) if clauses else None
