@@ -284,3 +284,12 @@ def test_one_pipeline_is_not_called_the_best(tmp_path: Path) -> None:
         in md
     )
     assert "best" not in md.split("\n## ")[1].splitlines()[2]
+
+
+def test_thumbnails_of_a_deleted_store_leave_it_deleted(tmp_path: Path) -> None:
+    from mmrag.evaluate.report.content import _image_loader
+
+    gone = tmp_path / "deleted-store"
+    gone.mkdir()  # the folder is there again, empty: no store in it
+    assert _image_loader(str(gone))("some-image") is None
+    assert list(gone.iterdir()) == []  # no empty tables written into it

@@ -284,7 +284,7 @@ def _image_loader(store: str | None):  # type: ignore[no-untyped-def]
     try:
         from mmrag.store import Store
 
-        opened = Store.open(store)
+        opened = Store.open(store, create=False)  # a deleted store stays deleted
     except Exception:
         return lambda image_id: None
 
