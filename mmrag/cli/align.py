@@ -18,6 +18,7 @@ from mmrag.cli.app import (
     handle_errors,
     out,
 )
+from mmrag.cli.render import plural
 
 align_app = typer.Typer(
     help=(
@@ -73,9 +74,10 @@ def fit(
         out.print_json(data=report.to_dict())
         return
     sources = ", ".join(f"{n} from {where}" for where, n in sorted(report.found.items()))
-    out.print(f"{report.pairs} caption pairs for {report.images} images ({sources}).")
+    out.print(f"{_pairs_for_images(report.pairs, report.images)} ({sources}).")
     if report.unmatched:
-        out.print(f"{report.unmatched} caption rows name images the store does not hold.")
+        rows = plural(report.unmatched, "caption row")
+        out.print(f"Skipped {rows} naming images the store does not hold.")
     best = report.cv.get(f"{report.method}:{report.regularisation:g}")
     chosen = f" (cross-validated hit@5 {best:.3f})" if best is not None else ""
     out.print(f"Fitted {report.method}, regularisation {report.regularisation:g}{chosen}; stored.")
@@ -118,9 +120,13 @@ def evaluate(
     if json_out:
         out.print_json(data=data)
         return
-    out.print(f"{report.pairs} caption pairs for {report.images} images; split {data['split']}.")
+    out.print(f"{_pairs_for_images(report.pairs, report.images)}; split {data['split']}.")
     for key, value in report.hits.items():
         out.print(
             f"{key}: {value:.3f} ± {report.hits_sd[key]:.3f} "
-            f"(chance {report.chance[key]:.3f}, {report.held_captions} captions searched)"
+            f"(chance {report.chance[key]:.3f}, {plural(report.held_captions, 'caption')} searched)"
         )
+
+
+def _pairs_for_images(pairs: int, images: int) -> str:
+    return f"{plural(pairs, 'caption pair')} for {plural(images, 'image')}"

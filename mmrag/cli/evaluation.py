@@ -16,6 +16,7 @@ from rich.progress import (
 )
 
 from mmrag.cli.app import app, err, handle_errors, out
+from mmrag.cli.render import plural
 from mmrag.config import load_pipeline
 from mmrag.errors import ConfigError
 from mmrag.generate.choices import ChoiceMethod
@@ -99,7 +100,8 @@ def run(
                 bar.update(tasks[name], completed=done)
 
             summaries = run_eval(spec, pipeline, out_dir, settings, progress)
-    out.print(f"{len(summaries)} pipelines evaluated on {spec.name}; results in {out_dir}")
+    evaluated = plural(len(summaries), "pipeline")
+    out.print(f"{evaluated} evaluated on {spec.name}; results in {out_dir}")
     out.print(f"Report: mmrag eval report {out_dir}")
 
 

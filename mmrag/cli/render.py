@@ -22,12 +22,18 @@ def plural(count: int, noun: str, plural_form: str | None = None) -> str:
 
 
 def ingest_report(
-    report: IngestReport, *, warnings: bool = True, listed: int = 20, max_warnings: int = 100
+    report: IngestReport,
+    *,
+    warnings: bool = True,
+    listed: int = 20,
+    max_warnings: int = 100,
+    paths: Sequence[str | Path] = (),
 ) -> None:
     """The summary line, then one line per failure, ignored entry and (with ``warnings``)
     warning; unsupported files are named too, the first ``listed`` of them. Warnings stop
     after ``max_warnings`` lines (a page with thousands of broken links would bury the
-    rest); ``--json`` always has them all."""
+    rest); ``--json`` always has them all. A run that found no file it could read says so
+    last, naming ``paths`` (the ones given) when known."""
     # The same numbers as the report's `counts` (and --json), named the same way.
     counts = report.counts
     parts = [f"{counts[key]} {key}" for key in ("ingested", "unchanged", "failed")]
@@ -40,8 +46,9 @@ def ingest_report(
         if counts[key]:
             parts.append(f"{counts[key]} {key}{why}")
     err.print(
-        f"{', '.join(parts)} · {report.pages} pages, {report.images} images, "
-        f"{report.nodes_written} nodes written in {report.seconds:.1f}s",
+        f"{', '.join(parts)} · {plural(report.pages, 'page')}, "
+        f"{plural(report.images, 'image')}, "
+        f"{plural(report.nodes_written, 'node')} written in {report.seconds:.1f}s",
         soft_wrap=True,  # one line in logs too, not cut at 80 columns when piped
     )
     for failure in report.failed:
@@ -59,6 +66,17 @@ def ingest_report(
         if len(report.warnings) > max_warnings:
             more = len(report.warnings) - max_warnings
             _line("warning: ", "yellow", f"… and {more} more (--json lists them all)")
+    if not counts["seen"] and not report.failed and not report.interrupted:
+        # "0 ingested" and exit 0 reads like success; an empty folder or a wrong path
+        # pattern is more likely a mistake, and the user should see what would be read.
+        _line("note: ", "yellow", _nothing_to_ingest(paths))
+
+
+def _nothing_to_ingest(paths: Sequence[str | Path]) -> str:
+    from mmrag.ingest.loaders import supported_extensions
+
+    where = f" in {', '.join(map(str, paths))}" if paths else ""
+    return f"nothing to ingest{where} (no supported files: {' '.join(supported_extensions())})"
 
 
 def _line(label: str, style: str, text: str) -> None:

@@ -21,6 +21,7 @@ from mmrag.cli.app import (
     handle_errors,
     out,
 )
+from mmrag.cli.render import plural
 
 
 @app.command()
@@ -121,7 +122,11 @@ def tune(
             }
         )
         return
-    table = Table("feature", "weight", title=f"Calibration ({result.queries} labelled searches)")
+    table = Table(
+        "feature",
+        "weight",
+        title=f"Calibration ({plural(result.queries, 'labelled search', 'labelled searches')})",
+    )
     for name, weight in result.calibration.weights.items():
         table.add_row(name, f"{weight:+.3f}")
     table.add_row("slope", f"{result.calibration.slope:+.3f}")
