@@ -72,7 +72,7 @@ class Ingestor:
         report = IngestReport()
         started = time.monotonic()
         found = discover(paths, include=include, exclude=exclude, allow_outside=allow_links_outside)
-        report.add_discovery(found)
+        report.add_discovery(found, missing_fails=not prune)
         ledger = self.store.files.records(ns)
         settings = self.components.config.ingest
         current = self._heal(ns, ledger, report, progress)

@@ -55,14 +55,17 @@ class IngestReport:
     #: all sorts, but each is named).
     ignored: list[FileFailure] = field(default_factory=list)
 
-    def add_discovery(self, found: Discovery) -> None:
-        """Count and name what discovery took and what it left out."""
+    def add_discovery(self, found: Discovery, *, missing_fails: bool = True) -> None:
+        """Count and name what discovery took and what it left out. A path that does not
+        exist fails, unless ``missing_fails`` is False (``--prune``: a folder named to
+        forget the files it held is gone on purpose)."""
         self.files_seen = len(found.files)
         # Absolute, like the paths of failed files, so that lists can be compared.
         self.unsupported_files = [str(Path(p).resolve()) for p in found.unsupported]
         self.unsupported = len(self.unsupported_files)
         self.ignored = [FileFailure(s.path, s.reason) for s in found.skipped]
-        self.failed.extend(FileFailure(p, "no such file or directory") for p in found.missing)
+        if missing_fails:
+            self.failed.extend(FileFailure(p, "no such file or directory") for p in found.missing)
 
     @property
     def ok(self) -> bool:
