@@ -50,6 +50,18 @@ def fast_rag(tmp_path: Path) -> RAG:
     return RAG.open(tmp_path / "store", pipeline=fast_pipeline())
 
 
+@pytest.fixture
+def fast_yaml(tmp_path: Path) -> Path:
+    """:func:`fast_pipeline` as a YAML file, for the CLI's ``--pipeline``."""
+    path = tmp_path / "fast.yaml"
+    path.write_text(
+        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
+        "image_embedder: null\nocr: null\nsummarizer: null\n",
+        encoding="utf-8",
+    )
+    return path
+
+
 @pytest.fixture(scope="session")
 def default_pipeline() -> PipelineConfig:
     """The real offline default (MiniLM, RapidOCR, EfficientNet): loads once per session."""

@@ -23,17 +23,6 @@ from tests.conftest import fast_pipeline
 runner = CliRunner()
 
 
-@pytest.fixture
-def fast_yaml(tmp_path: Path) -> Path:
-    path = tmp_path / "fast.yaml"
-    path.write_text(
-        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
-        "image_embedder: null\nocr: null\nsummarizer: null\n",
-        encoding="utf-8",
-    )
-    return path
-
-
 def _docs(tmp_path: Path) -> Path:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -211,7 +200,7 @@ def test_search_footer_separates_loading(tmp_path: Path, fast_yaml: Path) -> Non
     runner.invoke(app, ["ingest", str(_docs(tmp_path)), "-s", store, "-p", str(fast_yaml)])
     result = runner.invoke(app, ["search", "sloths", "-s", store, "-k", "1"])
     footer = result.output.strip().splitlines()[-1]
-    assert footer.startswith("1 results · load ") and " retrieve " in footer
+    assert footer.startswith("1 result · load ") and " retrieve " in footer
 
 
 def test_image_search_shows_image_similarity() -> None:

@@ -24,17 +24,6 @@ READERS = [
 ]
 
 
-@pytest.fixture
-def fast_yaml(tmp_path: Path) -> Path:
-    path = tmp_path / "fast.yaml"
-    path.write_text(
-        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
-        "image_embedder: null\nocr: null\nsummarizer: null\n",
-        encoding="utf-8",
-    )
-    return path
-
-
 def _listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 

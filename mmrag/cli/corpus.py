@@ -103,7 +103,7 @@ def ingest(
         out.print_json(data=report.to_dict())
     else:
         # The live progress display has already printed the warnings as they came.
-        render.ingest_report(report, warnings=not live)
+        render.ingest_report(report, warnings=not live, paths=paths)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -170,7 +170,7 @@ def search(
         text_query=bool(query),
         image_query=image is not None,
     )
-    render.footer(f"{len(results)} results", split.timings())
+    render.footer(render.plural(len(results), "result"), split.timings())
 
 
 def _stats_key(user: str | None) -> str:

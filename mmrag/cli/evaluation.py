@@ -46,7 +46,10 @@ def run(
         Path | None, typer.Option(help="Documents to ingest for a JSONL dataset.")
     ] = None,
     data_root: Annotated[
-        Path | None, typer.Option(help="Where the public sets live (default ../shared/data).")
+        Path | None,
+        typer.Option(
+            help="Where the public sets live (default: shared/data beside the mmrag checkout)."
+        ),
     ] = None,
     generate: Annotated[
         bool,

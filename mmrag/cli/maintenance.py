@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from mmrag.cli.app import DEFAULT_STORE, JsonOpt, StoreOpt, app, err, handle_errors, out
-from mmrag.cli.render import index_coverage, index_label
+from mmrag.cli.render import index_coverage, index_label, plural
 
 
 @app.command()
@@ -113,13 +113,13 @@ def optimize(
     for c in after[1]:
         table.add_row(index_label(c.to_dict()), index_coverage(c.to_dict()))
     out.print(table)
-    out.print(f"{before[0]} data files -> {after[0]}, in {seconds:.1f} s")
+    out.print(f"{plural(before[0], 'data file')} -> {after[0]}, in {seconds:.1f} s")
     disk = (
         f"; {disk_before / 1e6:.1f} MB on disk -> {disk_after / 1e6:.1f} MB"
         if disk_before is not None and disk_after is not None
         else ""
     )
-    out.print(f"{before[2]} table versions kept -> {after[2]}{disk}")
+    out.print(f"{plural(before[2], 'table version')} kept -> {after[2]}{disk}")
 
 
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
