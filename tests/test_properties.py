@@ -92,13 +92,14 @@ def test_a_user_never_sees_another_users_rows(
 @given(user=users, pattern=texts)
 def test_source_patterns_match_what_the_glob_matches(rag: RAG, user: str, pattern: str) -> None:
     """Inside the user's scope, a pattern finds exactly the files whose path the glob
-    matches (as a path tail): quotes, % and _ in a pattern are just characters."""
+    matches (as a path tail), or that lie under the folder a plain path names: quotes, %
+    and _ in a pattern are just characters."""
     assume(validate_ok(user) and "\x00" not in pattern and pattern.strip())
     table = rag.store._nodes_table()
     stored = table.search().where(read_scope(user or None)).select(["source"]).limit(None)
     sources = set(stored.to_arrow().column("source").to_pylist())
     hits = rag.search("otters", user=user or None, k=50, source=pattern)
-    expected = {s for s in sources if _glob_tail(pattern).search(s)}
+    expected = {s for s in sources if _source_matches(pattern, s)}
     assert {h.node.source for h in hits} <= expected
 
 
@@ -182,6 +183,18 @@ def validate_ok(user: str) -> bool:
     except InvalidNameError:
         return False
     return True
+
+
+def _source_matches(pattern: str, source: str) -> bool:
+    """What ``--source PATTERN`` promises, written as regular expressions instead of SQL."""
+    if pattern in (".", "..") or pattern.startswith(("./", "../")):
+        pattern = str(Path(pattern).resolve())
+    if len(pattern) > 1:
+        pattern = pattern.rstrip("/")
+    if _glob_tail(pattern).search(source):
+        return True
+    plain = not any(ch in pattern for ch in "*?")
+    return plain and bool(_glob_tail(pattern.rstrip("/") + "/*").search(source))
 
 
 def _glob_tail(pattern: str) -> re.Pattern[str]:
