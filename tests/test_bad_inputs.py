@@ -517,19 +517,15 @@ def test_linked_file_outside_the_roots_is_not_stored_unless_allowed(
     assert allowed.ok and allowed.images == 1 and allowed.warnings == []
 
 
-def test_plain_cli_output_names_warnings_ignored_and_unsupported(tmp_path: Path) -> None:
-    fast = tmp_path / "fast.yaml"
-    fast.write_text(
-        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
-        "image_embedder: null\nocr: null\nsummarizer: null\n",
-        encoding="utf-8",
-    )
+def test_plain_cli_output_names_warnings_ignored_and_unsupported(
+    tmp_path: Path, fast_yaml: Path
+) -> None:
     d = tmp_path / "d"
     d.mkdir()
     (d / "guide.md").write_text(f"{GOOD_TEXT}\n\n![l](https://example.com/l.png)\n", "utf-8")
     (d / "data.xyz").write_text("no loader", encoding="utf-8")
     os.symlink("nowhere.txt", d / "dangling.txt")
-    args = ["ingest", str(d), "-s", str(tmp_path / "store"), "-p", str(fast)]
+    args = ["ingest", str(d), "-s", str(tmp_path / "store"), "-p", str(fast_yaml)]
 
     result = CliRunner().invoke(app, args)
 
@@ -543,16 +539,17 @@ def test_plain_cli_output_names_warnings_ignored_and_unsupported(tmp_path: Path)
     assert report["unsupported"] == len(report["unsupported_files"]) == 1
 
 
-def test_plain_cli_output_caps_warnings_not_json(tmp_path: Path) -> None:
-    fast = tmp_path / "fast.yaml"
-    fast.write_text(
-        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
-        "image_embedder: null\nocr: null\nsummarizer: null\n",
-        encoding="utf-8",
-    )
+def test_plain_cli_output_caps_warnings_not_json(tmp_path: Path, fast_yaml: Path) -> None:
     links = "".join(f"![x](https://example.com/{i}.png)\n\n" for i in range(130))
     (tmp_path / "page.md").write_text(f"{GOOD_TEXT}\n\n{links}", encoding="utf-8")
-    args = ["ingest", str(tmp_path / "page.md"), "-s", str(tmp_path / "store"), "-p", str(fast)]
+    args = [
+        "ingest",
+        str(tmp_path / "page.md"),
+        "-s",
+        str(tmp_path / "store"),
+        "-p",
+        str(fast_yaml),
+    ]
     lines = CliRunner().invoke(app, args).output.splitlines()
     assert sum("remote image not fetched" in x for x in lines) == 100
     assert any("… and 30 more (--json lists them all)" in x for x in lines)

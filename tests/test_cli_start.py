@@ -81,18 +81,12 @@ def test_store_reads_load_no_models(args: list[str], default_store: Path) -> Non
     assert not heavy, f"mmrag {' '.join(args)} imported {sorted(heavy)}"
 
 
-def test_top_level_cli_py_is_the_mmrag_command(tmp_path: Path) -> None:
+def test_top_level_cli_py_is_the_mmrag_command(tmp_path: Path, fast_yaml: Path) -> None:
     """`python cli.py ingest …` from any folder behaves as `mmrag ingest …`."""
     cli = Path(__file__).resolve().parents[1] / "cli.py"
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Tapirs have short trunks.", encoding="utf-8")
-    fast = tmp_path / "fast.yaml"
-    fast.write_text(
-        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
-        "image_embedder: null\nocr: null\nsummarizer: null\n",
-        encoding="utf-8",
-    )
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -103,7 +97,7 @@ def test_top_level_cli_py_is_the_mmrag_command(tmp_path: Path) -> None:
             timeout=300,
         )
 
-    ingested = run("ingest", "docs", "--store", "store", "--pipeline", str(fast), "--json")
+    ingested = run("ingest", "docs", "--store", "store", "--pipeline", str(fast_yaml), "--json")
     assert ingested.returncode == 0, ingested.stderr
     assert json.loads(ingested.stdout)["ingested"] == 1
     stats = run("stats", "--store", "store", "--json")

@@ -127,19 +127,13 @@ def test_stats_show_coverage_and_optimize_folds_rows_in(
     assert Store.open(path).meta()["index_trained_rows"] == {"text_vector": 360}
 
 
-def test_stats_json_lists_index_coverage(tmp_path: Path) -> None:
+def test_stats_json_lists_index_coverage(tmp_path: Path, fast_yaml: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Tapirs have short trunks.", encoding="utf-8")
-    pipeline = tmp_path / "fast.yaml"
-    pipeline.write_text(
-        "text_embedder: {type: hashing, dim: 64, max_tokens: 64}\n"
-        "image_embedder: null\nocr: null\nsummarizer: null\n",
-        encoding="utf-8",
-    )
     store = str(tmp_path / "store")
     assert (
-        runner.invoke(app, ["ingest", str(docs), "-s", store, "-p", str(pipeline)]).exit_code == 0
+        runner.invoke(app, ["ingest", str(docs), "-s", store, "-p", str(fast_yaml)]).exit_code == 0
     )
     result = runner.invoke(app, ["stats", "-s", store, "--json"])
     coverage = {ix["name"]: ix for ix in json.loads(result.stdout)["index_coverage"]}
