@@ -147,6 +147,8 @@ def test_stats_json_lists_index_coverage(tmp_path: Path, fast_yaml: Path) -> Non
     }
     table = runner.invoke(app, ["stats", "-s", store])
     assert "1 / 1 rows indexed (100%)" in table.output
+    # Each index is named once, on its own row; the header row counts them.
+    assert table.output.count("FTS(text)") == 1
 
 
 def test_optimize_help_and_missing_store(tmp_path: Path) -> None:
