@@ -101,7 +101,8 @@ def test_a_note_about_the_concept_the_question_names_is_quoted() -> None:
     above: a note the question names is quoted when it holds what is asked."""
     shipped = ExtractiveAnswerer(None, ExtractiveConfig(), PromptTemplates())
     prompt = Prompt(messages=[], context=[], memories=[REX])
-    for question in ["What does <rex> love?", "What is <rex> afraid of?", "Tell me about <rex>"]:
+    asked = ["What does <rex> love?", "What is <rex> afraid of?", "Tell me about rex"]
+    for question in asked:
         answer = shipped.answer(question, prompt)
         assert answer.answerable, question
         assert "loves swimming" in answer.text and "what you told me about <rex>" in answer.text

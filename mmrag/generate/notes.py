@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 
 from mmrag.generate.passages import Unit, question_terms, words
+from mmrag.memory.names import mentions, normalise
 from mmrag.schema import MemoryRef
 
 #: Words that ask for a description rather than say what is asked about.
@@ -35,9 +36,9 @@ _DIGIT = re.compile(r"\d")
 
 
 def named(question: str, memories: Sequence[MemoryRef]) -> set[int]:
-    """Indexes of ``memories`` whose ``<name>`` the question writes out."""
-    asked = question.lower()
-    return {i for i, m in enumerate(memories) if m.info and m.name.lower() in asked}
+    """Indexes of ``memories`` (with a note) that the question names, as ``<bo>`` or a
+    plain ``bo``, the way retrieval matched them to it."""
+    return {i for i, m in enumerate(memories) if m.info and mentions(question, normalise(m.name))}
 
 
 def asked_terms(question: str, memories: Sequence[MemoryRef]) -> set[str]:
