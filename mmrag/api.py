@@ -221,7 +221,8 @@ class RAG(AsyncVerbs):
         Without ``k`` the pipeline's adaptive k decides how many (those whose relevancy
         score passes its threshold); with ``k``, exactly the best ``k``. ``source``
         limits the search to files matching a path or glob (``report.pdf``,
-        ``papers/*.pdf``); ``filters`` adds documents, kinds and page ranges.
+        ``papers/*.pdf``) or under a folder (``papers``); ``filters`` adds documents,
+        kinds and page ranges.
         """
         return self.retrieve(
             query, image=image, user=user, k=k, source=source, filters=filters

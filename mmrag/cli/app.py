@@ -47,7 +47,9 @@ PipelineOpt = Annotated[
 ]
 SourceOpt = Annotated[
     list[str] | None,
-    typer.Option("--source", help="Only files matching this path or glob (repeatable)."),
+    typer.Option(
+        "--source", help="Only files matching this path or glob, or under this folder (repeatable)."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
