@@ -329,7 +329,8 @@ def test_export_refuses_to_overwrite_an_earlier_export(rag: RAG, tmp_path: Path)
     rag.memories("carol").add("bo", photos=[photo(tmp_path / "bo.png", (200, 120, 40))])
     store, folder = str(tmp_path / "store"), tmp_path / "export"
     database = folder / "database.json"
-    assert _memory_cli("export", str(folder), "-u", "carol", "-s", store).exit_code == 0
+    exported = _memory_cli("export", str(folder), "-u", "carol", "-s", store)
+    assert exported.exit_code == 0 and ": 1 concept" in exported.output
     carols = database.read_text(encoding="utf-8")
 
     result = _memory_cli("export", str(folder), "-u", "zed", "-s", store)
@@ -338,7 +339,7 @@ def test_export_refuses_to_overwrite_an_earlier_export(rag: RAG, tmp_path: Path)
     assert database.read_text(encoding="utf-8") == carols  # carol's export is kept
 
     result = _memory_cli("export", str(folder), "-u", "zed", "-s", store, "--replace")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and ": 0 concepts" in result.output, result.output
     assert json.loads(database.read_text(encoding="utf-8"))["concept_dict"] == {}
     with pytest.raises(ConfigError, match="already holds an export"):
         export_rap(rag.memories("zed"), folder)

@@ -223,7 +223,9 @@ def export(
     with handle_errors():
         memories = RAG.open(store, create=False).memories(user)
         path = export_rap(memories, folder, replace=replace)
-    out.print(f"wrote {path}")
+        count = len(memories.list())
+    # The count makes an export of the wrong user (or of none) obvious at once.
+    out.print(f"wrote {path}: {plural(count, 'concept')}", markup=False, highlight=False)
 
 
 def _list_key(user: str) -> str:
