@@ -57,3 +57,22 @@ def test_the_note_names_the_paths_given(capsys: pytest.CaptureFixture[str]) -> N
 
     render.ingest_report(IngestReport(), paths=["docs", "scans"])
     assert "note: nothing to ingest in docs, scans (no supported files: " in capsys.readouterr().err
+
+
+def test_search_says_when_nothing_is_close(tmp_path: Path, fast_yaml: Path) -> None:
+    """With the pipeline's ask bar on, an off-topic search is told its hits are only the
+    nearest; an on-topic one is not."""
+    pipeline = tmp_path / "bar.yaml"
+    pipeline.write_text(
+        fast_yaml.read_text(encoding="utf-8") + "generation: {min_similarity: 0.3}\n",
+        encoding="utf-8",
+    )
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Tapirs have short trunks.", encoding="utf-8")
+    _ingest(tmp_path, docs, pipeline)
+    store = str(tmp_path / "store")
+    far = runner.invoke(app, ["search", "quantum chromodynamics lattice", "-s", store])
+    assert far.exit_code == 0 and "note: nothing is close to" in far.output
+    near = runner.invoke(app, ["search", "tapirs have short trunks", "-s", store])
+    assert near.exit_code == 0 and "nothing is close" not in near.output

@@ -26,6 +26,7 @@ from mmrag.cli.app import (
 )
 from mmrag.config import available_pipelines, load_pipeline
 from mmrag.retrieve import SearchFilter, parse_pages
+from mmrag.retrieve.selection import best_similarity, too_far
 from mmrag.schema import NodeKind
 from mmrag.store import summary
 from mmrag.timing import LoadSplit
@@ -170,6 +171,15 @@ def search(
         text_query=bool(query),
         image_query=image is not None,
     )
+    bar = rag.components.config.generation.min_similarity
+    if query and too_far(results, bar):
+        # Adaptive k keeps more items when none stands out, so an off-topic query shows a
+        # long list of weak matches: say they are only the nearest, as ask would refuse.
+        best = best_similarity(results) or 0.0
+        render.note(
+            f"nothing is close to {query!r} (best similarity {best:.2f}, below the "
+            f"{bar:.2f} at which ask refuses): these are only the nearest"
+        )
     render.footer(render.plural(len(results), "result"), split.timings())
 
 

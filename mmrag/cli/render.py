@@ -69,7 +69,7 @@ def ingest_report(
     if not counts["seen"] and not report.failed and not report.interrupted:
         # "0 ingested" and exit 0 reads like success; an empty folder or a wrong path
         # pattern is more likely a mistake, and the user should see what would be read.
-        _line("note: ", "yellow", _nothing_to_ingest(paths))
+        note(_nothing_to_ingest(paths))
 
 
 def _nothing_to_ingest(paths: Sequence[str | Path]) -> str:
@@ -77,6 +77,11 @@ def _nothing_to_ingest(paths: Sequence[str | Path]) -> str:
 
     where = f" in {', '.join(map(str, paths))}" if paths else ""
     return f"nothing to ingest{where} (no supported files: {' '.join(supported_extensions())})"
+
+
+def note(text: str) -> None:
+    """One yellow ``note:`` line on stderr, for what the user should notice."""
+    _line("note: ", "yellow", text)
 
 
 def _line(label: str, style: str, text: str) -> None:

@@ -12,6 +12,7 @@ from mmrag.generate.prompt import Prompt
 from mmrag.generate.support import SupportVerdict, check_claims
 from mmrag.generate.templates import PromptTemplates
 from mmrag.models.mllm import MLLM, Generation, GenerationOptions
+from mmrag.retrieve.selection import too_far
 from mmrag.schema import Answer
 
 #: How a generated draft is checked against its cited context (``generation.support_check``).
@@ -78,15 +79,7 @@ class Answerer:
             return False
         if not prompt.context:
             return True
-        similarities = [
-            s.scores["text_vector"]["score"] for s in prompt.context if "text_vector" in s.scores
-        ]
-        # 0 disables the check (a hashing embedder's cosines can be negative).
-        return (
-            self.min_similarity > 0
-            and bool(similarities)
-            and max(similarities) < self.min_similarity
-        )
+        return too_far(prompt.context, self.min_similarity)
 
     def _finish(
         self, question: str, prompt: Prompt, generation: Generation, seconds: float

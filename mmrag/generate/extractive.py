@@ -42,6 +42,7 @@ from mmrag.generate.prompt import Prompt, location
 from mmrag.generate.quoting import clip, quotes
 from mmrag.generate.templates import PromptTemplates
 from mmrag.models.text_embed import TextEmbedder
+from mmrag.retrieve.selection import too_far
 from mmrag.schema import Answer, Citation, MemoryRef, NodeKind, ScoredNode
 
 if TYPE_CHECKING:  # mmrag.config imports this package's templates
@@ -261,7 +262,7 @@ class ExtractiveAnswerer:
         self, context: Sequence[ScoredNode], memories: Sequence[MemoryRef]
     ) -> bool:
         """Nothing to quote from: no memories, and no context or none close enough."""
-        return not memories and (not context or _too_far(context, self.min_similarity))
+        return not memories and (not context or too_far(context, self.min_similarity))
 
     def pages(self, context: Sequence[ScoredNode]) -> dict[int, Sequence[str]]:
         """What :meth:`choose` reads instead of some items' own text (:func:`whole_pages`),
@@ -361,9 +362,3 @@ def _page_keys(context: Sequence[ScoredNode]) -> list[tuple[str, int]]:
         for c in context
         if c.node.kind == NodeKind.TEXT and c.node.page is not None
     ]
-
-
-def _too_far(context: Sequence[ScoredNode], min_similarity: float) -> bool:
-    """The same up-front refusal as the generator's: nothing retrieved is close enough."""
-    similarities = [s.scores["text_vector"]["score"] for s in context if "text_vector" in s.scores]
-    return min_similarity > 0 and bool(similarities) and max(similarities) < min_similarity

@@ -122,3 +122,18 @@ def with_page_text(
             )
             present.add(key)
     return out
+
+
+def best_similarity(items: Sequence[ScoredNode]) -> float | None:
+    """The highest text-vector cosine among ``items``; None when none came from the text
+    vector search (an image-only query, a BM25-only hit list)."""
+    found = [i.scores["text_vector"]["score"] for i in items if "text_vector" in i.scores]
+    return max(found) if found else None
+
+
+def too_far(items: Sequence[ScoredNode], min_similarity: float) -> bool:
+    """Is nothing in ``items`` within ``min_similarity`` (cosine) of the query? What makes
+    ``ask`` refuse an off-topic question up front. 0 turns the check off: a hashing
+    embedder's cosines can be negative."""
+    best = best_similarity(items)
+    return min_similarity > 0 and best is not None and best < min_similarity
