@@ -13,17 +13,18 @@ from typing import TYPE_CHECKING, Any
 from mmrag.errors import MmragError
 
 if TYPE_CHECKING:
-    from mmrag.api import RAG, StoreStats
+    from mmrag.api import RAG
     from mmrag.config import PipelineConfig, load_pipeline
     from mmrag.ingest import IngestReport
     from mmrag.schema import Node, NodeKind, ScoredNode
+    from mmrag.stats import StoreStats
 
 __version__ = "0.1.0"
 
 #: Public name -> the module that defines it.
 _LAZY = {
     "RAG": "mmrag.api",
-    "StoreStats": "mmrag.api",
+    "StoreStats": "mmrag.stats",
     "PipelineConfig": "mmrag.config",
     "load_pipeline": "mmrag.config",
     "IngestReport": "mmrag.ingest.report",

@@ -12,14 +12,13 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mmrag.api_async import AsyncVerbs
 from mmrag.components import Components
@@ -28,6 +27,7 @@ from mmrag.ingest.images import open_query_image
 from mmrag.pipeline_record import check_compatible, pipeline_record, stored_pipeline
 from mmrag.retrieve.filters import SearchFilter
 from mmrag.schema import Answer, ScoredNode
+from mmrag.stats import StoreStats
 from mmrag.store.filters import read_scope, validate_user
 
 # Heavy parts (LanceDB, the ingest loaders, retrieval) are imported where first used, so
@@ -46,52 +46,6 @@ logger = logging.getLogger(__name__)
 
 #: Where the CLI and ``RAG.open()`` keep the store unless told otherwise.
 DEFAULT_STORE = os.environ.get("MMRAG_STORE", ".mmrag")
-
-
-@dataclass(slots=True)
-class StoreStats:
-    uri: str
-    pipeline: str
-    text_embedder: str
-    image_embedder: str | None
-    files: int
-    #: The second text embedder whose vectors the store keeps, if any.
-    second_embedder: str | None = None
-    #: Whether the store keeps its chunks' token vectors (``late_interaction``).
-    token_vectors: bool = False
-    nodes: dict[str, int] = field(default_factory=dict)
-    version: int = 0
-    indexes: list[str] = field(default_factory=list)
-    #: Bytes on disk, every kept version included (None in object storage).
-    size_bytes: int | None = None
-    #: Bytes of data in the tables' latest versions.
-    live_bytes: int | None = None
-    #: Per index: name, type, columns, indexed_rows, unindexed_rows.
-    index_coverage: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "uri": self.uri,
-            "pipeline": self.pipeline,
-            "text_embedder": self.text_embedder,
-            "image_embedder": self.image_embedder,
-            "second_embedder": self.second_embedder,
-            "token_vectors": self.token_vectors,
-            "files": self.files,
-            "nodes": self.nodes,
-            "total_nodes": sum(self.nodes.values()),
-            "version": self.version,
-            "indexes": self.indexes,
-            "size_bytes": self.size_bytes,
-            "live_bytes": self.live_bytes,
-            "index_coverage": self.index_coverage,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StoreStats:
-        """The inverse of :meth:`to_dict` (derived or unknown keys are ignored)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class RAG(AsyncVerbs):
@@ -255,6 +209,7 @@ class RAG(AsyncVerbs):
         image: str | Path | bytes | Image.Image | None = None,
         user: str | None = None,
         source: str | Sequence[str] | None = None,
+        filters: SearchFilter | None = None,
     ) -> Answer:
         """Answer ``question`` from the store, citing the items used as [1], [2].
 
@@ -263,7 +218,8 @@ class RAG(AsyncVerbs):
         the support check rejected is kept in ``answer.raw_text``, with the reason in
         ``answer.rejection``. With ``generation.answerer: extractive`` (the offline
         default) the text quotes the context's own sentences or rows
-        (``answer.extractive``).
+        (``answer.extractive``). ``source`` and ``filters`` limit what is read, as in
+        :meth:`search`.
 
         Example::
 
@@ -274,7 +230,10 @@ class RAG(AsyncVerbs):
         """
         validate_user(user)
         return self._asker.ask(
-            question, image=self._query_image(image), user=user, filters=_with_sources(None, source)
+            question,
+            image=self._query_image(image),
+            user=user,
+            filters=_with_sources(filters, source),
         )
 
     def ask_stream(
@@ -284,6 +243,7 @@ class RAG(AsyncVerbs):
         image: str | Path | bytes | Image.Image | None = None,
         user: str | None = None,
         source: str | Sequence[str] | None = None,
+        filters: SearchFilter | None = None,
     ) -> Iterator[str | Answer]:
         """Like :meth:`ask`, yielding text as it is generated, then the :class:`Answer`.
 
@@ -306,7 +266,10 @@ class RAG(AsyncVerbs):
         """
         validate_user(user)
         yield from self._asker.ask_stream(
-            question, image=self._query_image(image), user=user, filters=_with_sources(None, source)
+            question,
+            image=self._query_image(image),
+            user=user,
+            filters=_with_sources(filters, source),
         )
 
     def prompt(
@@ -316,6 +279,7 @@ class RAG(AsyncVerbs):
         image: str | Path | bytes | Image.Image | None = None,
         user: str | None = None,
         source: str | Sequence[str] | None = None,
+        filters: SearchFilter | None = None,
     ) -> Prompt:
         """What :meth:`ask` would put in front of the generator, without generating.
 
@@ -325,7 +289,10 @@ class RAG(AsyncVerbs):
         """
         validate_user(user)
         return self._asker.prepare(
-            question, image=self._query_image(image), user=user, filters=_with_sources(None, source)
+            question,
+            image=self._query_image(image),
+            user=user,
+            filters=_with_sources(filters, source),
         )
 
     def memories(self, user: str) -> Memories:

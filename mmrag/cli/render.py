@@ -9,10 +9,10 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from mmrag.api import StoreStats
 from mmrag.cli.app import err, out
 from mmrag.ingest import IngestReport
 from mmrag.schema import Answer, ScoredNode
+from mmrag.stats import StoreStats
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
