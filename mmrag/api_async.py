@@ -69,9 +69,12 @@ class AsyncVerbs:
         image: str | Path | bytes | Image.Image | None = None,
         user: str | None = None,
         source: str | Sequence[str] | None = None,
+        filters: SearchFilter | None = None,
     ) -> Answer:
         """:meth:`ask` for asyncio code. Example: ``answer = await rag.aask("Who?")``."""
-        return await run_blocking(_rag(self).ask, question, image=image, user=user, source=source)
+        return await run_blocking(
+            _rag(self).ask, question, image=image, user=user, source=source, filters=filters
+        )
 
     async def aprompt(
         self,
@@ -80,10 +83,11 @@ class AsyncVerbs:
         image: str | Path | bytes | Image.Image | None = None,
         user: str | None = None,
         source: str | Sequence[str] | None = None,
+        filters: SearchFilter | None = None,
     ) -> Prompt:
         """:meth:`prompt` (a retrieval-only ask) for asyncio code."""
         return await run_blocking(
-            _rag(self).prompt, question, image=image, user=user, source=source
+            _rag(self).prompt, question, image=image, user=user, source=source, filters=filters
         )
 
     async def aask_stream(
@@ -93,6 +97,7 @@ class AsyncVerbs:
         image: str | Path | bytes | Image.Image | None = None,
         user: str | None = None,
         source: str | Sequence[str] | None = None,
+        filters: SearchFilter | None = None,
     ) -> AsyncIterator[str | Answer]:
         """:meth:`ask_stream` for asyncio code: text pieces as they come, then the Answer.
 
@@ -105,7 +110,9 @@ class AsyncVerbs:
                 print(item.text if isinstance(item, Answer) else item, end="")
         """
         stream = iterate_blocking(
-            lambda: _rag(self).ask_stream(question, image=image, user=user, source=source)
+            lambda: _rag(self).ask_stream(
+                question, image=image, user=user, source=source, filters=filters
+            )
         )
         async for item in stream:
             yield item

@@ -76,3 +76,28 @@ def test_search_says_when_nothing_is_close(tmp_path: Path, fast_yaml: Path) -> N
     assert far.exit_code == 0 and "note: nothing is close to" in far.output
     near = runner.invoke(app, ["search", "tapirs have short trunks", "-s", store])
     assert near.exit_code == 0 and "nothing is close" not in near.output
+
+
+def test_ask_reads_only_the_pages_and_kinds_asked_for(tmp_path: Path, fast_yaml: Path) -> None:
+    """ask takes search's --pages and --kind; the API's ask and prompt take filters."""
+    import json
+
+    from mmrag.retrieve import SearchFilter
+    from mmrag.schema import NodeKind
+    from tests.conftest import birds_rag
+
+    rag = birds_rag(tmp_path, generation={"answerer": "extractive"})
+    prompt = rag.prompt("Which bird sings at dawn?", filters=SearchFilter(pages=(3, 3)))
+    assert prompt.context and {c.node.page for c in prompt.context} == {3}
+    assert not rag.prompt("wren", filters=SearchFilter(kinds=(NodeKind.IMAGE,))).context
+
+    pipeline = tmp_path / "quoting.yaml"
+    pipeline.write_text(
+        fast_yaml.read_text(encoding="utf-8") + "generation: {answerer: extractive}\n",
+        encoding="utf-8",
+    )
+    ask = ["ask", "Which bird sings at dawn?", "-s", str(tmp_path / "store"), "-p", str(pipeline)]
+    answer = json.loads(runner.invoke(app, [*ask, "--pages", "2", "--json"]).stdout)
+    assert {c["page"] for c in answer["context"]} == {2}
+    bad = runner.invoke(app, [*ask, "--pages", "x-y"])
+    assert bad.exit_code == 2 and "--pages" in bad.output

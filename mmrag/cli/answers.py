@@ -18,6 +18,8 @@ from mmrag.cli import render
 from mmrag.cli.app import (
     DEFAULT_STORE,
     JsonOpt,
+    KindOpt,
+    PagesOpt,
     PipelineOpt,
     SourceOpt,
     StoreOpt,
@@ -25,6 +27,7 @@ from mmrag.cli.app import (
     app,
     handle_errors,
     out,
+    search_filter,
 )
 from mmrag.schema import Answer
 
@@ -41,6 +44,8 @@ def ask(
         Path | None, typer.Option("--image", help="An image the question is about.")
     ] = None,
     source: SourceOpt = None,
+    kind: KindOpt = None,
+    pages: PagesOpt = None,
     store: StoreOpt = DEFAULT_STORE,
     user: UserOpt = None,
     pipeline: PipelineOpt = None,
@@ -57,13 +62,14 @@ def ask(
     instead of inventing one.
     """
     with handle_errors():
+        filters = search_filter(kind, pages)
         rag = RAG.open(store, pipeline=pipeline, create=False)
         if json_out:
-            answer = rag.ask(question, image=image, user=user, source=source)
+            answer = rag.ask(question, image=image, user=user, source=source, filters=filters)
             out.print_json(data=answer.to_dict())
             return
         print_answer(
-            rag.ask_stream(question, image=image, user=user, source=source),
+            rag.ask_stream(question, image=image, user=user, source=source, filters=filters),
             show_sources=show_sources,
         )
 

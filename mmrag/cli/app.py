@@ -13,6 +13,8 @@ from rich.text import Text
 
 from mmrag.api import DEFAULT_STORE
 from mmrag.errors import MmragError
+from mmrag.retrieve import SearchFilter, parse_pages
+from mmrag.schema import NodeKind
 
 app = typer.Typer(
     name="mmrag",
@@ -51,11 +53,27 @@ SourceOpt = Annotated[
         "--source", help="Only files matching this path or glob, or under this folder (repeatable)."
     ),
 ]
+KindOpt = Annotated[
+    list[NodeKind] | None,
+    typer.Option("--kind", help="Only these kinds of nodes (repeatable)."),
+]
+PagesOpt = Annotated[str | None, typer.Option("--pages", help="Only these pages, e.g. 3 or 3-7.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_STORE", "JsonOpt", "PipelineOpt", "SourceOpt", "StoreOpt", "UserOpt", "app"]
+__all__ = [
+    "DEFAULT_STORE",
+    "JsonOpt",
+    "KindOpt",
+    "PagesOpt",
+    "PipelineOpt",
+    "SourceOpt",
+    "StoreOpt",
+    "UserOpt",
+    "app",
+    "search_filter",
+]
 
 
 @app.callback()
@@ -105,3 +123,12 @@ def os_error_message(exc: OSError) -> str:
     if exc.filename2 is not None:
         target += f" -> {exc.filename2}"
     return f"cannot use {target}: {reason}"
+
+
+def search_filter(kind: list[NodeKind] | None, pages: str | None) -> SearchFilter:
+    """``--kind`` and ``--pages`` as a filter; a bad page range is a usage error."""
+    try:
+        page_range = parse_pages(pages) if pages else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--pages") from exc
+    return SearchFilter(kinds=tuple(kind or ()), pages=page_range)

@@ -10,11 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mmrag.api import RAG, StoreStats
+from mmrag.api import RAG
 from mmrag.cli import render
 from mmrag.cli.app import (
     DEFAULT_STORE,
     JsonOpt,
+    KindOpt,
+    PagesOpt,
     PipelineOpt,
     SourceOpt,
     StoreOpt,
@@ -23,11 +25,11 @@ from mmrag.cli.app import (
     err,
     handle_errors,
     out,
+    search_filter,
 )
 from mmrag.config import available_pipelines, load_pipeline
-from mmrag.retrieve import SearchFilter, parse_pages
 from mmrag.retrieve.selection import best_similarity, too_far
-from mmrag.schema import NodeKind
+from mmrag.stats import StoreStats
 from mmrag.store import summary
 from mmrag.timing import LoadSplit
 
@@ -136,13 +138,8 @@ def search(
         ),
     ] = None,
     source: SourceOpt = None,
-    kind: Annotated[
-        list[NodeKind] | None,
-        typer.Option("--kind", help="Only these kinds of nodes (repeatable)."),
-    ] = None,
-    pages: Annotated[
-        str | None, typer.Option("--pages", help="Only these pages, e.g. 3 or 3-7.")
-    ] = None,
+    kind: KindOpt = None,
+    pages: PagesOpt = None,
     store: StoreOpt = DEFAULT_STORE,
     user: UserOpt = None,
     pipeline: PipelineOpt = None,
@@ -152,11 +149,7 @@ def search(
     if not query and image is None:
         raise typer.BadParameter("give a QUERY, an --image, or both")
     with handle_errors():
-        try:
-            page_range = parse_pages(pages) if pages else None
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--pages") from exc
-        filters = SearchFilter(kinds=tuple(kind or ()), pages=page_range)
+        filters = search_filter(kind, pages)
         rag = RAG.open(store, pipeline=pipeline, create=False)
         # Models load on first use: the footer tells that apart from the search itself.
         split = LoadSplit()
