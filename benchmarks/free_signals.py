@@ -48,14 +48,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from late_interaction import SHOWN, TARGETS, minilm, signals, token_vectors, with_signal
+from late_interaction import minilm, signals, token_vectors, validated, with_signal
 
 from mmrag.config import load_pipeline
 from mmrag.models.relevance.features import FEATURES
 from mmrag.models.relevance.late_interaction import maxsim
 from mmrag.models.relevance.lexical import _TOKEN, STOPWORDS, _stem
 from mmrag.retrieve.tuning import LabelledQuery, fit_calibration, score
-from mmrag.retrieve.validation import Fitting, choose_fit_target, cross_validate, document_of
+from mmrag.retrieve.validation import document_of
 from mmrag.store.token_vectors import pack, unpack
 
 SIGNALS = ("none", "bigrams", "numbers", "feedback", "late_all", "late_top_20", "late_top_30")
@@ -235,20 +235,9 @@ def main() -> int:
             LabelledQuery(q.example, q.scope, q.items, computed.features(name, k), q.labels)
             for k, q in enumerate(queries)
         ]
-        results = cross_validate(
-            scored, settings, Fitting(fit_targets=TARGETS), repeats=args.repeats
-        )
-        chosen = choose_fit_target(results, 0.95)
-        figures[name] = {
-            "chosen_target": chosen,
-            "chosen": {s: {k: f[k] for k in SHOWN} for s, f in results[chosen].items()},
-            "targets": {
-                str(t): {s: {k: f[k] for k in SHOWN} for s, f in by_scope.items()}
-                for t, by_scope in results.items()
-            },
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        print(name, chosen, figures[name]["chosen"], file=sys.stderr)
+        figures[name] = validated(scored, settings, args.repeats)
+        figures[name]["seconds"] = round(time.perf_counter() - started, 1)
+        print(name, figures[name]["chosen_target"], figures[name]["chosen"], file=sys.stderr)
     print(json.dumps(figures))
     return 0
 

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from mmrag.components import Components
-from mmrag.config import load_pipeline
+from mmrag.config import RetrievalConfig, load_pipeline
 from mmrag.models.relevance.features import FEATURES
 from mmrag.models.relevance.late_interaction import maxsim
 from mmrag.retrieve.tuning import LabelledQuery
@@ -261,6 +261,28 @@ def type_of(samples: Path) -> Callable[[LabelledQuery], str]:
     return group
 
 
+def validated(
+    scored: Sequence[LabelledQuery],
+    settings: RetrievalConfig,
+    repeats: int,
+    group: Callable[[LabelledQuery], str] = document_of,
+) -> dict[str, Any]:
+    """Grouped cross-validation of ``scored`` at each of :data:`TARGETS`: the fit target
+    ``mmrag tune`` would pick and the :data:`SHOWN` figures, per target and scope."""
+    results = cross_validate(
+        scored, settings, Fitting(fit_targets=TARGETS), repeats=repeats, group=group
+    )
+    chosen = choose_fit_target(results, 0.95)
+    return {
+        "chosen_target": chosen,
+        "chosen": {s: {k: f[k] for k in SHOWN} for s, f in results[chosen].items()},
+        "targets": {
+            str(t): {s: {k: f[k] for k in SHOWN} for s, f in by_scope.items()}
+            for t, by_scope in results.items()
+        },
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -317,19 +339,8 @@ def main() -> int:
                 )
                 for q in queries
             ]
-        results = cross_validate(
-            scored, settings, Fitting(fit_targets=TARGETS), repeats=args.repeats, group=group
-        )
-        chosen = choose_fit_target(results, 0.95)
-        figures[variant] = {
-            "chosen_target": chosen,
-            "chosen": {s: {k: f[k] for k in SHOWN} for s, f in results[chosen].items()},
-            "targets": {
-                str(t): {s: {k: f[k] for k in SHOWN} for s, f in by_scope.items()}
-                for t, by_scope in results.items()
-            },
-            "seconds": round(time.perf_counter() - started, 1),
-        }
+        figures[variant] = validated(scored, settings, args.repeats, group)
+        figures[variant]["seconds"] = round(time.perf_counter() - started, 1)
         if pruned_share:
             figures[variant]["tokens_left_out"] = round(float(np.mean(pruned_share)), 3)
             pruned_share.clear()

@@ -3,6 +3,7 @@ ingest found nothing it could read."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ from typer.testing import CliRunner
 
 from mmrag.cli import app
 from mmrag.cli.render import plural
+from mmrag.retrieve import SearchFilter
+from mmrag.schema import NodeKind
+from tests.conftest import birds_rag
 
 runner = CliRunner()
 
@@ -80,12 +84,6 @@ def test_search_says_when_nothing_is_close(tmp_path: Path, fast_yaml: Path) -> N
 
 def test_ask_reads_only_the_pages_and_kinds_asked_for(tmp_path: Path, fast_yaml: Path) -> None:
     """ask takes search's --pages and --kind; the API's ask and prompt take filters."""
-    import json
-
-    from mmrag.retrieve import SearchFilter
-    from mmrag.schema import NodeKind
-    from tests.conftest import birds_rag
-
     rag = birds_rag(tmp_path, generation={"answerer": "extractive"})
     prompt = rag.prompt("Which bird sings at dawn?", filters=SearchFilter(pages=(3, 3)))
     assert prompt.context and {c.node.page for c in prompt.context} == {3}

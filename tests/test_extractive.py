@@ -14,6 +14,7 @@ from mmrag.generate.passages import split_units, unwrap
 from mmrag.generate.prompt import Prompt
 from mmrag.generate.quoting import quotes, whole_sentences
 from mmrag.schema import MemoryRef, Node, NodeKind, ScoredNode
+from tests.conftest import fast_pipeline
 
 
 def item(text: str, page: int, source: str = "/docs/report.pdf") -> ScoredNode:
@@ -268,8 +269,6 @@ def test_short_plain_notes_are_answered_with_the_right_quote(tmp_path: Path) -> 
 
 def test_ask_quotes_the_users_note_about_a_named_concept(tmp_path: Path) -> None:
     """End to end: a concept added with only a note, asked about by name, no documents."""
-    from tests.conftest import fast_pipeline
-
     quoting = fast_pipeline(generation={"answerer": "extractive"})
     rag = RAG.open(tmp_path / "store", pipeline=quoting)
     rag.memories("carol").add("rex", info=REX.info, category="dog")

@@ -292,11 +292,11 @@ class ExtractiveAnswerer:
         # asked, comes first and in its own order (mmrag.generate.notes); then the
         # best-scored candidates that pass the bar.
         names, kind = notes.named(question, memories), expected_kind(question)
+        asked = notes.asked_terms(question, memories) if names else set()
         from_notes = [
             c
             for c in found
-            if c.unit.item - len(context) in names
-            and notes.holds_answer(question, c.unit, memories, kind)
+            if c.unit.item - len(context) in names and notes.holds_answer(asked, c.unit, kind)
         ]
         passing = [c for c in sorted(found, key=lambda c: -c.score) if c.score >= self.settings.bar]
         chosen: list[Candidate] = []

@@ -48,12 +48,10 @@ def asked_terms(question: str, memories: Sequence[MemoryRef]) -> set[str]:
     return question_terms(question) - names - DESCRIBE
 
 
-def holds_answer(
-    question: str, unit: Unit, memories: Sequence[MemoryRef], kind: str | None
-) -> bool:
-    """Does this sentence of a named note answer ``question`` (module docstring)?
-    ``kind`` is what the question asks for (``number``, ``name`` or None)."""
-    asked = asked_terms(question, memories)
+def holds_answer(asked: set[str], unit: Unit, kind: str | None) -> bool:
+    """Does this sentence of a named note answer a question that asks about ``asked``
+    (:func:`asked_terms`) and for a ``kind`` of thing (``number``, ``name`` or None)?
+    See the module docstring."""
     if not asked:
         return True
     if kind == "number" and not _DIGIT.search(unit.text):
